@@ -1,0 +1,161 @@
+"""The Dual-State Recurrent Network (Han et al., CVPR 2018), as spec section 2.
+
+Two states exchange information at every step ``t = 1..T``::
+
+    s_h^t = f_up(s_l^t)    + f_hr(s_h^{t-1})
+    s_l^t = f_lr(s_l^{t-1}) + f_down(s_h^{t-1})      # delayed HR -> LR feedback
+
+All transitions are shared over the T steps (so the parameter count does not depend
+on T); each state gets its own scalar PReLU per step (2T of them). The prediction is
+the mean of ``f_output(s_h^t)`` over t, computed as ``f_output(mean_t s_h^t)`` because
+``f_output`` is linear. It is a residual on the bicubic upscale of the LR luma.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, fields, replace
+
+import torch
+from torch import nn
+
+from .resize import imresize_torch
+
+
+@dataclass(frozen=True)
+class DSRNConfig:
+    """Everything that fixes the graph and the shapes of the weights."""
+
+    scale: int = 2
+    c_lr: int = 128  # C_l: LR state width
+    c_hr: int = 128  # C_h: HR state width
+    c_first: int = 64  # first conv of s_l^0
+    steps: int = 7  # T: unroll length
+    single_state: bool = False  # Table 2: LR state only, upsampled once at the end
+    feedback: bool = True  # Table 2: False drops f_down
+    shared: bool = True  # Table 2: False gives every step its own transitions
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 3, 4):
+            raise ValueError(f"scale must be 2, 3 or 4, not {self.scale}")
+        if self.steps < 1:
+            raise ValueError("steps (T) must be at least 1")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> DSRNConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+# Named configurations: the paper's, and "lite", sized to train and run on a laptop CPU
+# (the HR state runs at s^2 times the LR pixels, so C_h sets the cost).
+CONFIGS: dict[str, DSRNConfig] = {
+    "paper": DSRNConfig(c_lr=128, c_hr=128, c_first=64, steps=7),
+    "lite": DSRNConfig(c_lr=64, c_hr=32, c_first=64, steps=7),
+}
+
+
+def get_config(name: str, scale: int, **overrides) -> DSRNConfig:
+    """A named configuration at ``scale``, with optional field overrides (e.g. steps)."""
+    if name not in CONFIGS:
+        raise ValueError(f"unknown configuration {name!r}; choose from {', '.join(CONFIGS)}")
+    return replace(CONFIGS[name], scale=scale, **overrides)
+
+
+class ResBlock(nn.Module):
+    """``x + conv(relu(conv(x)))``: the paper's f_lr / f_hr."""
+
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
+        self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(torch.relu(self.conv1(x)))
+
+
+class Transitions(nn.Module):
+    """The four maps that move the states one step; shared over steps unless ablated."""
+
+    def __init__(self, cfg: DSRNConfig) -> None:
+        super().__init__()
+        s = cfg.scale
+        self.f_lr = ResBlock(cfg.c_lr)
+        if not cfg.single_state:
+            self.f_hr = ResBlock(cfg.c_hr)
+            self.f_up = nn.ConvTranspose2d(cfg.c_lr, cfg.c_hr, kernel_size=s, stride=s)
+            if cfg.feedback:
+                self.f_down = nn.Conv2d(cfg.c_hr, cfg.c_lr, kernel_size=s, stride=s)
+
+
+class DSRN(nn.Module):
+    """Y in, Y out: ``forward(lr)`` maps ``N x 1 x h x w`` in [0, 1] to ``N x 1 x sh x sw``."""
+
+    def __init__(self, cfg: DSRNConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        # s_l^0: conv-ReLU-conv with a 1x1 projection of the input as the skip.
+        self.head1 = nn.Conv2d(1, cfg.c_first, 3, padding=1)
+        self.head2 = nn.Conv2d(cfg.c_first, cfg.c_lr, 3, padding=1)
+        self.head_skip = nn.Conv2d(1, cfg.c_lr, 1)
+        n_blocks = 1 if cfg.shared else cfg.steps
+        self.steps = nn.ModuleList(Transitions(cfg) for _ in range(n_blocks))
+        self.prelu_lr = nn.ModuleList(nn.PReLU(1) for _ in range(cfg.steps))
+        if cfg.single_state:
+            self.tail_up = nn.ConvTranspose2d(cfg.c_lr, cfg.c_hr, cfg.scale, stride=cfg.scale)
+        else:
+            self.prelu_hr = nn.ModuleList(nn.PReLU(1) for _ in range(cfg.steps))
+        self.f_output = nn.Conv2d(cfg.c_hr, 1, 3, padding=1)
+
+    def hr_states(self, lr: torch.Tensor) -> Iterator[torch.Tensor]:
+        """Yield the T HR states ``s_h^1..s_h^T`` (single-state: the upsampled LR states)."""
+        cfg = self.cfg
+        s_l = self.head2(torch.relu(self.head1(lr))) + self.head_skip(lr)
+        s_h = None  # s_h^0 = 0: its transitions contribute nothing at t = 1
+        for t in range(cfg.steps):
+            f = self.steps[0 if cfg.shared else t]
+            if cfg.single_state:
+                s_l = self.prelu_lr[t](f.f_lr(s_l))
+                yield self.tail_up(s_l)
+                continue
+            new_l = f.f_lr(s_l)
+            if cfg.feedback and s_h is not None:
+                new_l = new_l + f.f_down(s_h)
+            s_l = self.prelu_lr[t](new_l)
+            new_h = f.f_up(s_l)
+            if s_h is not None:
+                new_h = new_h + f.f_hr(s_h)
+            s_h = self.prelu_hr[t](new_h)
+            yield s_h
+
+    def residual(self, lr: torch.Tensor) -> torch.Tensor:
+        """Averaged deep-supervision prediction of ``HR - bicubic(LR)``.
+
+        A running sum of the states, so memory holds two HR states, not T.
+        """
+        total = None
+        for s_h in self.hr_states(lr):
+            total = s_h if total is None else total + s_h
+        return self.f_output(total / self.cfg.steps)
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return imresize_torch(lr, self.cfg.scale) + self.residual(lr)
+
+
+def receptive_radius(cfg: DSRNConfig) -> int:
+    """LR pixels on each side that can influence one output pixel (for tile overlaps).
+
+    Head: two 3x3 convs (2). Each step's LR residual block adds 2; the HR block adds
+    ``2 / scale`` LR pixels and f_down/f_up at most 1 more, so one step adds at most 4
+    LR pixels (rounded up); the output conv adds 1 HR pixel (< 1 LR pixel). The bicubic
+    base reaches 2 LR pixels.
+    """
+    per_step = 2 if cfg.single_state else 4
+    return 2 + per_step * cfg.steps + 2
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

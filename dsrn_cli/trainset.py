@@ -1,0 +1,144 @@
+"""Training data (spec section 3): luma planes, scale augmentation, aligned LR/HR patches.
+
+Preparation happens once per image and is cached on disk, so the training loop only
+cuts patches. Following the SR literature's MATLAB scripts, an image is converted to
+its uint8 luma first and every resize runs on that plane (uint8 in, uint8 out, MATLAB
+bicubic): for each augmentation factor f, ``HR_f = imresize(Y, f)`` and
+``LR_f = imresize(modcrop(HR_f, s), 1 / s)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .color import y_uint8
+from .imageio import list_images, read_rgb_uint8
+from .resize import imresize, modcrop
+
+AUG_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
+LUMA_MARKER = "luma.json"  # a folder holding this file already holds uint8 luma PNGs
+
+
+def load_luma(path: Path, is_luma: bool = False) -> np.ndarray:
+    """The uint8 luma of an image file (or the file itself, for a luma folder)."""
+    if is_luma:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("L"))
+    return y_uint8(read_rgb_uint8(path))
+
+
+def export_luma(dirs: list[Path], out: Path) -> int:
+    """Write each image's uint8 luma as a grayscale PNG: a third of the bytes, same data.
+
+    Used to ship the training set to another machine; ``--data`` accepts the folder.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for d in dirs:
+        for p in list_images(d):
+            Image.fromarray(load_luma(p)).save(out / f"{Path(d).name}_{p.stem}.png")
+            n += 1
+    (out / LUMA_MARKER).write_text(json.dumps({"source": [str(d) for d in dirs], "images": n}))
+    return n
+
+
+def _key(path: Path, scale: int, factors: tuple[float, ...]) -> str:
+    st = path.stat()
+    raw = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{scale}|{factors}|v1"
+    return hashlib.sha1(raw.encode()).hexdigest()[:20]
+
+
+def prepare_pairs(
+    dirs: list[str | Path],
+    scale: int,
+    cache_dir: Path,
+    factors: tuple[float, ...] = AUG_FACTORS,
+    progress=None,
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """All (LR, HR) uint8 luma pairs for ``scale``, from the cache where it has them."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise FileNotFoundError(f"training folder not found: {d}")
+        is_luma = (d / LUMA_MARKER).exists()
+        files += [(p, is_luma) for p in list_images(d)]
+    if not files:
+        raise FileNotFoundError(f"no images in {', '.join(map(str, dirs))}")
+    pairs = []
+    for i, (path, is_luma) in enumerate(files):
+        cached = cache_dir / f"{_key(path, scale, factors)}.npz"
+        if cached.exists():
+            with np.load(cached) as z:
+                pairs += [(z[f"lr{j}"], z[f"hr{j}"]) for j in range(len(factors))]
+        else:
+            y = load_luma(path, is_luma)
+            arrays = {}
+            for j, f in enumerate(factors):
+                hr = modcrop(y if f == 1.0 else imresize(y, f), scale)
+                arrays[f"hr{j}"], arrays[f"lr{j}"] = hr, imresize(hr, 1 / scale)
+                pairs.append((arrays[f"lr{j}"], hr))
+            tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
+            np.savez(tmp, **arrays)
+            tmp.replace(cached)
+        if progress is not None:
+            progress(i + 1, len(files))
+    return pairs
+
+
+class PatchSampler:
+    """Random aligned patches with flips and 90-degree rotations, cut on ``device``.
+
+    The whole set lives on the device as uint8, so a batch costs a few slices; the
+    generator's state goes into checkpoints so a resumed run draws the same patches.
+    """
+
+    def __init__(
+        self,
+        pairs: list[tuple[np.ndarray, np.ndarray]],
+        scale: int,
+        lr_patch: int,
+        batch: int,
+        device: torch.device,
+        seed: int = 0,
+    ) -> None:
+        self.scale, self.p, self.batch, self.device = scale, lr_patch, batch, device
+        usable = [(lr, hr) for lr, hr in pairs if min(lr.shape) >= lr_patch]
+        if not usable:
+            raise ValueError(f"no training image is at least {lr_patch} LR pixels on a side")
+        self.lr = [torch.from_numpy(np.ascontiguousarray(lr)).to(device) for lr, _ in usable]
+        self.hr = [torch.from_numpy(np.ascontiguousarray(hr)).to(device) for _, hr in usable]
+        # Draw images in proportion to their patch positions: every patch equally likely.
+        area = torch.tensor([(lr.shape[0] - lr_patch + 1) * (lr.shape[1] - lr_patch + 1)
+                             for lr, _ in usable], dtype=torch.float64)
+        self.weights = area / area.sum()
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(lr, hr)`` float batches in [0, 1]: ``B x 1 x p x p`` and ``B x 1 x sp x sp``."""
+        p, s = self.p, self.scale
+        idx = torch.multinomial(self.weights, self.batch, replacement=True, generator=self.gen)
+        aug = torch.randint(0, 8, (self.batch,), generator=self.gen).tolist()
+        u = torch.rand(self.batch, 2, generator=self.gen, dtype=torch.float64)
+        lrs, hrs = [], []
+        for k, i in enumerate(idx.tolist()):
+            lr, hr = self.lr[i], self.hr[i]
+            y = int(u[k, 0] * (lr.shape[0] - p + 1))
+            x = int(u[k, 1] * (lr.shape[1] - p + 1))
+            a = lr[y : y + p, x : x + p]
+            b = hr[y * s : (y + p) * s, x * s : (x + p) * s]
+            if aug[k] & 4:
+                a, b = a.t(), b.t()
+            lrs.append(torch.rot90(a, aug[k] & 3))
+            hrs.append(torch.rot90(b, aug[k] & 3))
+        lr_b = torch.stack(lrs)[:, None].float() / 255.0
+        hr_b = torch.stack(hrs)[:, None].float() / 255.0
+        return lr_b, hr_b

@@ -1,0 +1,141 @@
+"""Weights: safetensors files with their configuration in the metadata, a sha256 manifest.
+
+Bundled files live in the top-level ``weights/`` folder, which the wheel installs as the
+package ``dsrn_cli.weights``; they are never unpickled, and each is checked against the
+sha256 that ``weights/manifest.json`` records beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .model import DSRN, DSRNConfig
+
+MANIFEST = "manifest.json"
+
+
+class WeightsError(RuntimeError):
+    """A weights file is missing, corrupted, or does not fit the model asked for."""
+
+
+def weights_dir() -> Path:
+    """The bundled weights: the installed package data, else the source checkout's folder."""
+    env = os.environ.get("DSRN_WEIGHTS_DIR")
+    if env:
+        return Path(env)
+    try:
+        installed = Path(str(resources.files("dsrn_cli.weights")))
+        if installed.is_dir():
+            return installed
+    except (ModuleNotFoundError, TypeError):
+        pass
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+def file_name(config_name: str, scale: int) -> str:
+    return f"dsrn_{config_name}_x{scale}.safetensors"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_manifest(folder: Path) -> dict:
+    path = folder / MANIFEST
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_weights(model: DSRN, path: Path, meta: dict[str, object]) -> str:
+    """Write ``model`` atomically with its config and ``meta`` as metadata; return sha256."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"config": json.dumps(model.cfg.to_dict())}
+    metadata.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})
+    state = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=metadata)
+    tmp.replace(path)
+    return sha256(path)
+
+
+def record(path: Path, digest: str, meta: dict[str, object]) -> None:
+    """Put ``path``'s sha256 and provenance into the manifest of its folder."""
+    manifest = read_manifest(path.parent)
+    manifest[path.name] = {"sha256": digest, **meta}
+    tmp = path.parent / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    tmp.replace(path.parent / MANIFEST)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as e:  # safetensors raises several types for a damaged header
+        raise WeightsError(f"{path}: not a valid safetensors file ({e})") from e
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> DSRN:
+    """Build the model a weights file describes and load it; verify its sha256 if recorded."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    if verify:
+        expected = read_manifest(path.parent).get(path.name, {}).get("sha256")
+        if expected and sha256(path) != expected:
+            raise WeightsError(f"{path}: sha256 does not match {MANIFEST}; the file is corrupted")
+    meta = read_metadata(path)
+    if "config" not in meta:
+        raise WeightsError(f"{path}: no model configuration in its metadata")
+    model = DSRN(DSRNConfig.from_dict(json.loads(meta["config"])))
+    try:
+        model.load_state_dict(load_file(str(path)))
+    except Exception as e:
+        raise WeightsError(f"{path}: weights do not fit the model ({e})") from e
+    return model.to(device).eval()
+
+
+def available(folder: Path | None = None) -> dict[tuple[str, int], Path]:
+    """Bundled files by (configuration name, scale)."""
+    folder = folder or weights_dir()
+    found = {}
+    for p in sorted(folder.glob("dsrn_*_x*.safetensors")):
+        name, _, scale = p.stem.removeprefix("dsrn_").rpartition("_x")
+        if scale.isdigit():
+            found[(name, int(scale))] = p
+    return found
+
+
+def resolve(scale: int, model_name: str | None = None) -> Path:
+    """The bundled file for ``scale``: ``model_name`` if given, else the best one shipped."""
+    found = available()
+    order = [model_name] if model_name else ["paper", "lite"]
+    for name in order:
+        if (name, scale) in found:
+            return found[(name, scale)]
+    have = ", ".join(f"{n} x{s}" for n, s in sorted(found)) or "none"
+    want = f"model {model_name!r} at" if model_name else "a model for"
+    raise WeightsError(
+        f"no bundled weights: {want} x{scale} (bundled: {have}); pass --weights PATH"
+    )
+
+
+def load_matching(model: DSRN, path: Path) -> list[str]:
+    """Copy every tensor whose name and shape match (e.g. x2 weights into an x4 model)."""
+    state = load_file(str(path))
+    own = model.state_dict()
+    taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    own.update(taken)
+    model.load_state_dict(own)
+    return sorted(taken)

@@ -1,0 +1,51 @@
+"""Train several runs at once on one GPU (used for the released weights; see docs/training.md).
+
+    python scripts/device_train.py PLAN.json
+
+PLAN.json: {"data": [...], "val": DIR, "root": DIR, "runs": {name: {TrainArgs fields}}}.
+Each run is its own process; a run whose folder has a checkpoint resumes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from dsrn_cli.trainset import prepare_pairs
+
+
+def main() -> None:
+    plan = json.loads(Path(sys.argv[1]).read_text())
+    root = Path(plan["root"])
+    cache = root / ".cache"
+    scales = sorted({r["scale"] for r in plan["runs"].values()})
+    # Prepare each scale's pairs once, in parallel, before any trainer reads the cache.
+    preps = [subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; sys.path.insert(0, '.');"
+        "from scripts.device_train import prepare_pairs;"
+        f"prepare_pairs({plan['data']!r}, {s}, Path({str(cache)!r}))")]) for s in scales]
+    for p in preps:
+        p.wait()
+    procs = {}
+    for name, run in plan["runs"].items():
+        out = root / name
+        args = {"data": plan["data"], "val": plan["val"], "out": str(out), "cache": str(cache),
+                **run}
+        args["resume"] = (out / "ckpt.pt").exists()
+        if args["resume"]:
+            args.pop("init", None)
+        out.mkdir(parents=True, exist_ok=True)
+        code = ("import sys, json, torch; sys.path.insert(0, '.'); torch.set_num_threads(2);"
+                "from dsrn_cli.train import train, TrainArgs;"
+                f"train(TrainArgs(**json.loads({json.dumps(json.dumps(args))})))")
+        procs[name] = subprocess.Popen([sys.executable, "-u", "-c", code],
+                                       stdout=open(out / "stdout.txt", "a"), stderr=subprocess.STDOUT)
+    for name, p in procs.items():
+        print(name, "exit", p.wait(), flush=True)
+        print((root / name / "stdout.txt").read_text()[-600:], flush=True)
+
+
+if __name__ == "__main__":
+    main()
