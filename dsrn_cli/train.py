@@ -38,6 +38,7 @@ class TrainArgs:
     minutes: float | None = None  # the schedule's length in training minutes
     steps: int | None = None  # ... or in steps
     stop_after: float | None = None  # end this invocation after M minutes (resume later)
+    stop_step: int | None = None  # ... or at this step
     init: str | None = None
     resume: bool = False
     val: str | None = None
@@ -89,8 +90,8 @@ def validate(model: nn.Module, val_dir: str | None, scale: int, device) -> tuple
     return r["psnr"], r["ssim"]
 
 
-def train(a: TrainArgs, log=print) -> Path:
-    """Run (or resume) one training run; return the path of the exported weights."""
+def train(a: TrainArgs, log=print) -> DSRN:
+    """Run (or resume) one training run; exports ``last.safetensors`` into ``a.out``."""
     if (a.minutes is None) == (a.steps is None):
         raise ValueError("give exactly one of --minutes or --steps")
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
@@ -195,7 +196,8 @@ def train(a: TrainArgs, log=print) -> Path:
         if step % 10 == 0:  # .item() waits for the GPU: not every step
             running, n_run = running + loss.item(), n_run + 1
         elapsed = time.monotonic() - t0
-        stop = a.stop_after is not None and time.monotonic() - started > a.stop_after * 60
+        stop = (a.stop_after is not None and time.monotonic() - started > a.stop_after * 60) or (
+            a.stop_step is not None and step >= a.stop_step)
         if distributed:  # every rank must agree on when to stop: rank 0's clock decides
             t = torch.tensor([elapsed, float(stop)], device=device, dtype=torch.float64)
             torch_dist.broadcast(t, 0)
@@ -214,13 +216,14 @@ def train(a: TrainArgs, log=print) -> Path:
                 export("best.safetensors", vp, vs)
         if main and (time.monotonic() - last_ckpt > a.ckpt_minutes * 60 or done):
             checkpoint()
-            last_ckpt = started = time.monotonic()
-    final = None
+            last_ckpt = time.monotonic()
+        if done:
+            break
     if main:
         vp, vs = validate(model, a.val, a.scale, device)
-        final = export("last.safetensors", vp, vs)
+        export("last.safetensors", vp, vs)
         logf.close()
     if distributed:
         torch_dist.barrier()
         torch_dist.destroy_process_group()
-    return final if final else out / "last.safetensors"
+    return model

@@ -64,6 +64,17 @@ def prepare_pairs(
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """All (LR, HR) uint8 luma pairs for ``scale``, from the cache where it has them."""
     cache_dir.mkdir(parents=True, exist_ok=True)
+    files = list_training_files(dirs)
+    pairs = []
+    for i, (path, is_luma) in enumerate(files):
+        pairs += prepare_one(path, is_luma, scale, cache_dir, factors)
+        if progress is not None:
+            progress(i + 1, len(files))
+    return pairs
+
+
+def list_training_files(dirs: list[str | Path]) -> list[tuple[Path, bool]]:
+    """(image, is-luma) for every image in the training folders."""
     files = []
     for d in dirs:
         d = Path(d)
@@ -73,24 +84,26 @@ def prepare_pairs(
         files += [(p, is_luma) for p in list_images(d)]
     if not files:
         raise FileNotFoundError(f"no images in {', '.join(map(str, dirs))}")
-    pairs = []
-    for i, (path, is_luma) in enumerate(files):
-        cached = cache_dir / f"{_key(path, scale, factors)}.npz"
-        if cached.exists():
-            with np.load(cached) as z:
-                pairs += [(z[f"lr{j}"], z[f"hr{j}"]) for j in range(len(factors))]
-        else:
-            y = load_luma(path, is_luma)
-            arrays = {}
-            for j, f in enumerate(factors):
-                hr = modcrop(y if f == 1.0 else imresize(y, f), scale)
-                arrays[f"hr{j}"], arrays[f"lr{j}"] = hr, imresize(hr, 1 / scale)
-                pairs.append((arrays[f"lr{j}"], hr))
-            tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
-            np.savez(tmp, **arrays)
-            tmp.replace(cached)
-        if progress is not None:
-            progress(i + 1, len(files))
+    return files
+
+
+def prepare_one(
+    path: Path, is_luma: bool, scale: int, cache_dir: Path, factors: tuple[float, ...]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """One image's (LR, HR) pairs, one per augmentation factor, cached on disk."""
+    cached = cache_dir / f"{_key(path, scale, factors)}.npz"
+    if cached.exists():
+        with np.load(cached) as z:
+            return [(z[f"lr{j}"], z[f"hr{j}"]) for j in range(len(factors))]
+    y = load_luma(path, is_luma)
+    arrays, pairs = {}, []
+    for j, f in enumerate(factors):
+        hr = modcrop(y if f == 1.0 else imresize(y, f), scale)
+        arrays[f"hr{j}"], arrays[f"lr{j}"] = hr, imresize(hr, 1 / scale)
+        pairs.append((arrays[f"lr{j}"], hr))
+    tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    tmp.replace(cached)
     return pairs
 
 

@@ -32,7 +32,7 @@ def weights_dir() -> Path:
     if env:
         return Path(env)
     try:
-        installed = Path(str(resources.files("dsrn_cli.weights")))
+        installed = Path(str(resources.files("dsrn_cli.bundled")))
         if installed.is_dir():
             return installed
     except (ModuleNotFoundError, TypeError):

@@ -13,7 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dsrn_cli.trainset import prepare_pairs
+import time
+from multiprocessing import Pool
+
+from dsrn_cli.trainset import AUG_FACTORS, list_training_files, prepare_one
+
+
+def _prep(job) -> None:
+    prepare_one(*job)
 
 
 def main() -> None:
@@ -21,18 +28,23 @@ def main() -> None:
     root = Path(plan["root"])
     cache = root / ".cache"
     scales = sorted({r["scale"] for r in plan["runs"].values()})
-    # Prepare each scale's pairs once, in parallel, before any trainer reads the cache.
-    preps = [subprocess.Popen([sys.executable, "-c", (
-        "import sys; from pathlib import Path; sys.path.insert(0, '.');"
-        "from scripts.device_train import prepare_pairs;"
-        f"prepare_pairs({plan['data']!r}, {s}, Path({str(cache)!r}))")]) for s in scales]
-    for p in preps:
-        p.wait()
+    t0 = time.monotonic()
+    # Prepare every scale's pairs once, on all cores, before any trainer reads the cache.
+    cache.mkdir(parents=True, exist_ok=True)
+    jobs = [(p, lum, s, cache, AUG_FACTORS) for s in scales
+            for p, lum in list_training_files(plan["data"])]
+    with Pool() as pool:
+        pool.map(_prep, jobs, chunksize=4)
+    print(f"prepared {len(jobs)} in {time.monotonic() - t0:.0f} s", flush=True)
+    # All runs end by the plan's wall-clock deadline (seconds from now), however shared.
+    deadline = plan.get("deadline_s")
     procs = {}
     for name, run in plan["runs"].items():
         out = root / name
         args = {"data": plan["data"], "val": plan["val"], "out": str(out), "cache": str(cache),
                 **run}
+        if deadline:
+            args["stop_after"] = (deadline - (time.monotonic() - t0)) / 60
         args["resume"] = (out / "ckpt.pt").exists()
         if args["resume"]:
             args.pop("init", None)

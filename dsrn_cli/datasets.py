@@ -1,0 +1,184 @@
+"""Benchmark datasets: a local folder of HR images, or a named benchmark fetched once and cached.
+
+Named benchmarks (Set5, Set14, BSD100, Urban100) come from the ``eugenesiow/<Name>`` dataset
+repos on the Hugging Face Hub, pinned to a revision, and are unpacked into
+``cache_dir()/datasets/<Name>/``. Every failure surfaces as a one-line :class:`DatasetError`
+that tells the user how to go on without the network: pass a local folder instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path, PurePosixPath
+
+import huggingface_hub
+import platformdirs
+from tqdm.auto import tqdm
+
+# CLI name -> dataset repo name on the Hub (eugenesiow/<Name>); None: no public mirror.
+BENCHMARKS: dict[str, str | None] = {
+    "set5": "Set5",
+    "set14": "Set14",
+    "b100": "BSD100",
+    "urban100": "Urban100",
+    "manga109": None,
+}
+
+# Revisions the archives are fetched at, so a re-upload upstream cannot silently change the
+# benchmark. TODO: pin pending -- replace "main" with the repos' commit hashes (could not be
+# looked up offline when this was written).
+PINNED: dict[str, str] = {
+    "Set5": "main",
+    "Set14": "main",
+    "BSD100": "main",
+    "Urban100": "main",
+}
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
+
+
+class DatasetError(RuntimeError):
+    """A dataset cannot be found, fetched or unpacked; the message is one user-facing line."""
+
+
+def cache_dir() -> Path:
+    """Where downloads live: ``$DSRN_CACHE`` (tests, shared machines), else the user cache."""
+    env = os.environ.get("DSRN_CACHE")
+    return Path(env) if env else Path(platformdirs.user_cache_dir("dsrn"))
+
+
+def _has_images(folder: Path) -> bool:
+    """True if ``folder`` holds at least one image, so a cached unpack can be reused."""
+    return folder.is_dir() and any(
+        p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()
+    )
+
+
+def _one_line(exc: BaseException) -> str:
+    """A short single-line reason for ``exc``; Hub errors can span many lines."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    if len(text) > 160:
+        text = text[:157] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _offline() -> bool:
+    """Read HF_HUB_OFFLINE at call time: huggingface_hub only reads it once, at import."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+class _QuietTqdm(tqdm):
+    """A progress bar that never draws, for ``progress=False``."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs["disable"] = True
+        super().__init__(*args, **kwargs)
+
+
+def _safe_member_name(member: tarfile.TarInfo) -> str | None:
+    """The flattened file name for a tar member, or None if it must not be extracted."""
+    if not member.isreg():  # symlinks, hardlinks, devices, fifos, directories
+        return None
+    raw = member.name
+    if not raw or raw.startswith(("/", "\\")) or "\\" in raw or ":" in raw:
+        return None
+    parts = PurePosixPath(raw).parts
+    if ".." in parts:
+        return None
+    base = parts[-1] if parts else ""
+    # Dot-files include macOS "._x.png" resource forks, which are not images.
+    if not base or base.startswith(".") or PurePosixPath(base).suffix.lower() not in IMAGE_SUFFIXES:
+        return None
+    return base
+
+
+def safe_extract_images(tar_path: Path, dest: Path) -> int:
+    """Unpack only the images of ``tar_path`` into ``dest``, flattened; return their count.
+
+    Member names are reduced to their basename and links or special files are skipped, so
+    nothing can land outside ``dest``. The files go to a temporary folder beside ``dest`` that
+    is renamed into place at the end, so an interrupted unpack never leaves a half-filled
+    ``dest`` that a later run would mistake for a complete cache.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    try:
+        count = 0
+        try:
+            with tarfile.open(tar_path, "r:*") as tf:
+                for member in tf:
+                    name = _safe_member_name(member)
+                    if name is None or (tmp / name).exists():
+                        continue
+                    src = tf.extractfile(member)
+                    if src is None:
+                        continue
+                    with src, open(tmp / name, "xb") as out:
+                        shutil.copyfileobj(src, out)
+                    count += 1
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise DatasetError(f"could not unpack {tar_path} ({_one_line(exc)})") from exc
+        if count == 0:
+            raise DatasetError(f"no images found in {tar_path}")
+        if dest.exists():
+            try:
+                dest.rmdir()  # only an empty leftover folder may be replaced
+            except OSError as exc:
+                raise DatasetError(f"{dest} already exists and is not empty") from exc
+        os.replace(tmp, dest)
+        return count
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _download(name: str, progress: bool) -> Path:
+    """Fetch ``<name>_HR.tar.gz`` at its pinned revision into the Hub cache under ours."""
+    kwargs: dict[str, object] = {}
+    if not progress:
+        kwargs["tqdm_class"] = _QuietTqdm
+    path = huggingface_hub.hf_hub_download(
+        repo_id=f"eugenesiow/{name}",
+        repo_type="dataset",
+        filename=f"data/{name}_HR.tar.gz",
+        revision=PINNED[name],
+        cache_dir=cache_dir() / "hub",
+        local_files_only=_offline(),
+        **kwargs,
+    )
+    return Path(path)
+
+
+def resolve_dataset(name_or_dir: str, progress: bool = True) -> tuple[str, Path]:
+    """Turn ``--dataset`` into (display name, folder of HR images), downloading if needed."""
+    path = Path(name_or_dir).expanduser()
+    if path.is_dir():
+        return path.resolve().name, path
+    key = name_or_dir.strip().lower()
+    if key not in BENCHMARKS:
+        known = ", ".join(BENCHMARKS)
+        raise DatasetError(f"unknown dataset {name_or_dir!r}: not a folder, and not one of {known}")
+    name = BENCHMARKS[key]
+    if name is None:
+        raise DatasetError(
+            f"{key} has no public download; pass a local folder of HR images instead: "
+            f"dsrn bench --dataset /path/to/Manga109"
+        )
+    dest = cache_dir() / "datasets" / name
+    if _has_images(dest):
+        return name, dest
+    hint = f"pass a local folder of HR images instead: dsrn bench --dataset /path/to/{name}"
+    try:
+        tar_path = _download(name, progress)
+    except Exception as exc:  # offline, HTTP, auth, disk...: all mean "use a local folder"
+        raise DatasetError(f"could not download {name} ({_one_line(exc)}); {hint}") from exc
+    try:
+        safe_extract_images(tar_path, dest)
+    except DatasetError as exc:
+        raise DatasetError(f"{exc}; {hint}") from exc
+    return name, dest

@@ -1,0 +1,312 @@
+"""The Python API: upscale a PIL image or numpy array, or one file to another.
+
+DSRN is a luma model, so colour images go RGB -> YCbCr: the network upscales Y, the
+chroma gets MATLAB bicubic (what the SR papers do), and alpha is upscaled bicubic on
+its own. Everything stays float until one rounding and clip at the end, so the result
+does not depend on how the work was split (tiles, channels, row strips).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .color import rgb_to_ycbcr, ycbcr_to_rgb
+from .model import DSRN
+from .resize import imresize
+from .tiling import upscale_luma
+from .weights import WeightsError, load_model, resolve
+
+DEFAULT_MAX_PIXELS = 50_000_000  # input pixels; x4 of that is already 800 MP out
+_ORIENTATION = 0x0112
+_STRIP = 256  # output rows converted YCbCr -> RGB at a time (bounds float64 temporaries)
+
+ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)
+
+# Pillow format names by file extension, for writing.
+FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".ppm": "PPM",
+    ".pgm": "PPM",
+}
+
+
+class UpscaleError(Exception):
+    """A problem with one input or output file, worded as a one-line message for users."""
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto``: CUDA if present, else Apple MPS, else CPU."""
+    if str(device) != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+@lru_cache(maxsize=8)
+def _cached_model(path: str, device: str) -> DSRN:
+    return load_model(path, device)
+
+
+def get_model(
+    scale: int,
+    model: str | None = None,
+    weights: str | Path | None = None,
+    device: str | torch.device = "auto",
+) -> DSRN:
+    """Load (once per path and device) the bundled ``model`` or a ``weights`` file."""
+    dev = pick_device(device)
+    path = Path(weights) if weights is not None else resolve(scale, model)
+    net = _cached_model(str(Path(path).resolve()), str(dev))
+    if net.cfg.scale != scale:
+        raise WeightsError(f"{path} is an x{net.cfg.scale} model, but x{scale} was asked for")
+    return net
+
+
+def _model_device(net: DSRN) -> torch.device:
+    return next(net.parameters()).device
+
+
+def _luma(net: DSRN, y255: np.ndarray, scale: int, tile: int | None) -> np.ndarray:
+    """Y on 0..255 -> upscaled Y on 0..255 (float32, unrounded)."""
+    y = (np.asarray(y255, dtype=np.float32) / 255.0).astype(np.float32)
+    return upscale_luma(net, y, scale, _model_device(net), tile) * np.float32(255.0)
+
+
+def _finish(x: np.ndarray, peak: float, dtype: type) -> np.ndarray:
+    """The single rounding (half up, as MATLAB) and clip of the pipeline."""
+    return np.clip(np.floor(x + 0.5), 0, peak).astype(dtype)
+
+
+def _upscale_rgb(net: DSRN, rgb: np.ndarray, scale: int, tile: int | None) -> np.ndarray:
+    """``H x W x 3`` float on 0..255 -> float on 0..255 (unclipped)."""
+    ycc = rgb_to_ycbcr(rgb)
+    y_hr = _luma(net, ycc[..., 0], scale, tile)
+    chroma = imresize(ycc[..., 1:], scale=scale).astype(np.float32)
+    del ycc
+    out = np.empty(y_hr.shape + (3,), dtype=np.float32)
+    for r in range(0, y_hr.shape[0], _STRIP):
+        strip = np.concatenate([y_hr[r : r + _STRIP, :, None], chroma[r : r + _STRIP]], axis=2)
+        out[r : r + _STRIP] = ycbcr_to_rgb(strip)
+    return out
+
+
+def upscale_array(arr: np.ndarray, scale: int, net: DSRN, tile: int | None = None) -> np.ndarray:
+    """uint8 / uint16 ``H x W``, ``H x W x 2`` (gray+alpha), ``x 3`` or ``x 4`` -> same dtype."""
+    if arr.dtype == np.uint8:
+        peak = 255.0
+    elif arr.dtype == np.uint16:
+        peak = 65535.0
+    else:
+        raise TypeError(f"expected a uint8 or uint16 array, got {arr.dtype}")
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
+        raise ValueError(f"expected H x W or H x W x 1..4, got shape {arr.shape}")
+    x = arr.astype(np.float32) * np.float32(255.0 / peak)  # work on the 0..255 scale
+    if x.ndim == 2:
+        return _finish(_luma(net, x, scale, tile) * (peak / 255.0), peak, arr.dtype)
+    color, alpha = (x[..., :3], x[..., 3:]) if x.shape[2] >= 3 else (x[..., :1], x[..., 1:])
+    if color.shape[2] == 3:
+        up = _upscale_rgb(net, color, scale, tile)
+    else:
+        up = _luma(net, color[..., 0], scale, tile)[..., None]
+    if alpha.shape[2]:
+        up = np.concatenate([up, imresize(alpha, scale=scale).astype(np.float32)], axis=2)
+    return _finish(up * np.float32(peak / 255.0), peak, arr.dtype)
+
+
+def _to_array(img: Image.Image) -> tuple[np.ndarray, str]:
+    """A Pillow image as an array the pipeline takes, and the mode to give the result."""
+    mode = img.mode
+    if mode in ("L", "RGB", "RGBA", "LA"):
+        return np.asarray(img), mode
+    if mode.startswith("I;16") or mode == "I":
+        a = np.asarray(img.convert("I") if mode != "I" else img)
+        return np.clip(a, 0, 65535).astype(np.uint16), "I;16" if mode != "I" else "I"
+    if mode == "1":
+        return np.asarray(img.convert("L")), "L"
+    if mode in ("P", "PA"):
+        transparent = mode == "PA" or "transparency" in img.info
+        target = "RGBA" if transparent else "RGB"
+        return np.asarray(img.convert(target)), target
+    target = "RGBA" if "A" in mode or "transparency" in img.info else "RGB"
+    return np.asarray(img.convert(target)), target
+
+
+def _from_array(a: np.ndarray, mode: str) -> Image.Image:
+    if mode == "I":
+        return Image.fromarray(a.astype(np.int32))
+    if mode == "I;16":
+        return Image.fromarray(a.astype(np.uint16))
+    return Image.fromarray(a)
+
+
+def upscale(
+    image: ImageLike,
+    scale: int,
+    model: str | DSRN | None = None,
+    weights: str | Path | None = None,
+    device: str | torch.device = "auto",
+    tile: int | None = None,
+) -> ImageLike:
+    """Upscale a PIL image or uint8/uint16 array by ``scale``; returns the same type.
+
+    ``model`` is a bundled configuration name ("lite", "paper"; None = best bundled) or
+    an already loaded :class:`DSRN`; ``weights`` a safetensors file instead.
+    """
+    net = model if isinstance(model, DSRN) else get_model(scale, model, weights, device)
+    if net.cfg.scale != scale:
+        raise WeightsError(f"the model is x{net.cfg.scale}, but x{scale} was asked for")
+    if isinstance(image, Image.Image):
+        arr, mode = _to_array(image)
+        return _from_array(upscale_array(arr, scale, net, tile), mode)
+    return upscale_array(np.asarray(image), scale, net, tile)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _open(src: Path, max_pixels: int | None) -> Image.Image:
+    """Open, check and decode ``src`` fully, turning every failure into an UpscaleError."""
+    if src.is_dir():
+        raise UpscaleError("is a directory, not an image")
+    try:
+        if src.stat().st_size == 0:
+            raise UpscaleError("empty file")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(src)
+    except FileNotFoundError as e:
+        raise UpscaleError("no such file") from e
+    except PermissionError as e:
+        raise UpscaleError("permission denied") from e
+    except UnidentifiedImageError as e:
+        raise UpscaleError("not an image (or a format Pillow cannot read)") from e
+    except Image.DecompressionBombError as e:
+        raise UpscaleError(f"refused as a decompression bomb ({e})") from e
+    except OSError as e:
+        raise UpscaleError(f"cannot read: {e}") from e
+    w, h = im.size
+    if max_pixels and w * h > max_pixels:
+        im.close()
+        raise UpscaleError(
+            f"{w}x{h} = {w * h:,} pixels exceeds the limit of {max_pixels:,} "
+            "(raise --max-pixels if this image is genuine)"
+        )
+    if getattr(im, "is_animated", False) and getattr(im, "n_frames", 1) > 1:
+        im.close()
+        raise UpscaleError(f"animated image ({im.n_frames} frames) is not supported")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()
+    except (OSError, SyntaxError, ValueError) as e:
+        im.close()
+        raise UpscaleError(f"truncated or corrupt image ({e})") from e
+    return im
+
+
+def _fit_mode(img: Image.Image, fmt: str) -> Image.Image:
+    """Convert to a mode ``fmt`` can store (JPEG: no alpha, 8 bit; 16 bit: PNG/TIFF only)."""
+    mode = img.mode
+    if mode in ("I", "I;16") and fmt not in ("PNG", "TIFF"):
+        a = np.asarray(img.convert("I"), dtype=np.float64)
+        img = Image.fromarray(np.clip(np.floor(a / 257.0 + 0.5), 0, 255).astype(np.uint8))
+        mode = "L"
+    if fmt == "JPEG" and mode in ("RGBA", "LA"):
+        return img.convert("RGB" if mode == "RGBA" else "L")
+    if fmt == "PPM" and mode in ("RGBA", "LA"):
+        return img.convert("RGB" if mode == "RGBA" else "L")
+    if fmt == "BMP" and mode == "LA":
+        return img.convert("RGBA")
+    return img
+
+
+def _save_options(fmt: str, quality: int | None, icc: bytes | None, exif: bytes | None) -> dict:
+    opts: dict[str, Any] = {}
+    if fmt in ("JPEG", "WEBP"):
+        opts["quality"] = quality if quality is not None else 95
+    if fmt == "PNG":
+        opts["compress_level"] = 6
+    if icc and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        opts["icc_profile"] = icc
+    if exif and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+        opts["exif"] = exif
+    return opts
+
+
+def write_atomic(img: Image.Image, dst: Path, fmt: str, opts: dict) -> None:
+    """Save to a temp file beside ``dst`` and rename it into place: no half-written files."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            img.save(f, format=fmt, **opts)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def upscale_file(
+    src: Path,
+    dst: Path,
+    scale: int,
+    model_obj: DSRN,
+    device: str | torch.device | None = None,
+    tile: int | None = None,
+    fmt: str | None = None,
+    quality: int | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> dict[str, Any]:
+    """Upscale ``src`` into ``dst``; returns a record. Raises UpscaleError for bad files.
+
+    ``fmt`` is a Pillow format name; None picks it from ``dst``'s extension. ``device`` is
+    where ``model_obj`` already lives (kept for symmetry; the model decides).
+    """
+    t0 = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    fmt = fmt or FORMATS.get(dst.suffix.lower())
+    if fmt is None:
+        raise UpscaleError(f"cannot tell the output format from {dst.name!r}")
+    im = _open(src, max_pixels)
+    try:
+        icc = im.info.get("icc_profile")
+        exif = im.getexif()
+        oriented = ImageOps.exif_transpose(im) or im
+        if _ORIENTATION in exif:
+            exif[_ORIENTATION] = 1
+        exif_bytes = exif.tobytes() if len(exif) else None
+        size_in = oriented.size
+        out = upscale(oriented, scale, model=model_obj, tile=tile)
+    finally:
+        im.close()
+    out = _fit_mode(out, fmt)
+    write_atomic(out, dst, fmt, _save_options(fmt, quality, icc, exif_bytes))
+    return {
+        "input": str(src),
+        "output": str(dst),
+        "status": "done",
+        "error": None,
+        "seconds": round(time.perf_counter() - t0, 3),
+        "size_in": list(size_in),
+        "size_out": list(out.size),
+    }

@@ -1,0 +1,29 @@
+"""Shared fixtures: the ../shared data when present (tests skip cleanly without it)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads during tests
+
+SHARED = Path(os.environ.get("DSRN_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+DATA = SHARED / "data"
+
+
+def need(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    return path
+
+
+@pytest.fixture
+def set5() -> Path:
+    return need(DATA / "test" / "Set5")
+
+
+@pytest.fixture
+def set14() -> Path:
+    return need(DATA / "test" / "Set14")

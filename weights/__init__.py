@@ -1,0 +1,1 @@
+"""Bundled weights (installed from the top-level weights/ folder)."""
