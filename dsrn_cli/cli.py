@@ -58,7 +58,8 @@ def bench(
 
     for m in method:
         if m not in ("bicubic", "dsrn"):
-            raise typer.BadParameter(f"unknown method {m!r} (bicubic or dsrn)", param_hint="--method")
+            raise typer.BadParameter(f"unknown method {m!r} (bicubic or dsrn)",
+                                     param_hint="--method")
     for s in scale:
         if s not in (2, 3, 4):
             raise typer.BadParameter(f"scale must be 2, 3 or 4, not {s}", param_hint="--scale")

@@ -153,11 +153,17 @@ def _validate(
 
 
 def upscale_command(
-    inputs: Annotated[list[Path], typer.Argument(help="Image files and/or folders.")],
+    inputs: Annotated[
+        list[Path], typer.Argument(metavar="INPUT...", help="Image files and/or folders.")
+    ],
     scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor: 2, 3 or 4.")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Output file (one input) or folder."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output file (one input; --format overrides its extension) or folder.",
+        ),
     ] = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Bundled model: paper or lite.")

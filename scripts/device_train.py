@@ -11,10 +11,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
-
 import time
 from multiprocessing import Pool
+from pathlib import Path
 
 from dsrn_cli.trainset import AUG_FACTORS, list_training_files, prepare_one
 
@@ -52,8 +51,9 @@ def main() -> None:
         code = ("import sys, json, torch; sys.path.insert(0, '.'); torch.set_num_threads(2);"
                 "from dsrn_cli.train import train, TrainArgs;"
                 f"train(TrainArgs(**json.loads({json.dumps(json.dumps(args))})))")
-        procs[name] = subprocess.Popen([sys.executable, "-u", "-c", code],
-                                       stdout=open(out / "stdout.txt", "a"), stderr=subprocess.STDOUT)
+        log = open(out / "stdout.txt", "a")
+        procs[name] = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=log,
+                                       stderr=subprocess.STDOUT)
     for name, p in procs.items():
         print(name, "exit", p.wait(), flush=True)
         print((root / name / "stdout.txt").read_text()[-600:], flush=True)

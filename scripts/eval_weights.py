@@ -17,7 +17,7 @@ root = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/test")
 out = Path("docs/results")
 out.mkdir(parents=True, exist_ok=True)
 torch.set_num_threads(2)
-for (name, scale), path in sorted(available().items()):
+for (_, scale), path in sorted(available().items()):
     model = load_model(path)
     for ds in ("Set5", "Set14"):
         t = time.time()
