@@ -154,7 +154,7 @@ def _validate(
 
 def upscale_command(
     inputs: Annotated[
-        list[Path], typer.Argument(metavar="INPUT...", help="Image files and/or folders.")
+        list[Path], typer.Argument(metavar="INPUT", help="Image files and/or folders.")
     ],
     scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor: 2, 3 or 4.")],
     output: Annotated[

@@ -93,8 +93,14 @@ def _luma(net: DSRN, y255: np.ndarray, scale: int, tile: int | None) -> np.ndarr
 
 
 def _finish(x: np.ndarray, peak: float, dtype: type) -> np.ndarray:
-    """The single rounding (half up, as MATLAB) and clip of the pipeline."""
-    return np.clip(np.floor(x + 0.5), 0, peak).astype(dtype)
+    """The single rounding (half up, as MATLAB) and clip of the pipeline, in place."""
+    x = np.asarray(x, dtype=np.float32)
+    if peak != 255.0:
+        x *= np.float32(peak / 255.0)
+    x += np.float32(0.5)
+    np.floor(x, out=x)
+    np.clip(x, 0, peak, out=x)
+    return x.astype(dtype)
 
 
 def _upscale_rgb(net: DSRN, rgb: np.ndarray, scale: int, tile: int | None) -> np.ndarray:
@@ -122,7 +128,7 @@ def upscale_array(arr: np.ndarray, scale: int, net: DSRN, tile: int | None = Non
         raise ValueError(f"expected H x W or H x W x 1..4, got shape {arr.shape}")
     x = arr.astype(np.float32) * np.float32(255.0 / peak)  # work on the 0..255 scale
     if x.ndim == 2:
-        return _finish(_luma(net, x, scale, tile) * (peak / 255.0), peak, arr.dtype)
+        return _finish(_luma(net, x, scale, tile), peak, arr.dtype)
     color, alpha = (x[..., :3], x[..., 3:]) if x.shape[2] >= 3 else (x[..., :1], x[..., 1:])
     if color.shape[2] == 3:
         up = _upscale_rgb(net, color, scale, tile)
@@ -130,7 +136,7 @@ def upscale_array(arr: np.ndarray, scale: int, net: DSRN, tile: int | None = Non
         up = _luma(net, color[..., 0], scale, tile)[..., None]
     if alpha.shape[2]:
         up = np.concatenate([up, imresize(alpha, scale=scale).astype(np.float32)], axis=2)
-    return _finish(up * np.float32(peak / 255.0), peak, arr.dtype)
+    return _finish(up, peak, arr.dtype)
 
 
 def _to_array(img: Image.Image) -> tuple[np.ndarray, str]:
@@ -224,6 +230,20 @@ def _open(src: Path, max_pixels: int | None) -> Image.Image:
     return im
 
 
+# TIFF keeps its layout (size, strips, ICC) in the same IFD Pillow exposes as EXIF;
+# copied elsewhere those tags would describe the input, not the output.
+_TIFF_LAYOUT = {254, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 284, 317,
+                320, 322, 323, 324, 325, 338, 339, 34675}  # fmt: skip
+
+
+def _exif_of(im: Image.Image) -> Image.Exif:
+    exif = im.getexif()
+    if im.format == "TIFF":
+        for tag in _TIFF_LAYOUT & set(exif):
+            del exif[tag]
+    return exif
+
+
 def _fit_mode(img: Image.Image, fmt: str) -> Image.Image:
     """Convert to a mode ``fmt`` can store (JPEG: no alpha, 8 bit; 16 bit: PNG/TIFF only)."""
     mode = img.mode
@@ -248,7 +268,7 @@ def _save_options(fmt: str, quality: int | None, icc: bytes | None, exif: bytes 
         opts["compress_level"] = 6
     if icc and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
         opts["icc_profile"] = icc
-    if exif and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
+    if exif and fmt in ("PNG", "JPEG", "WEBP"):  # TIFF: EXIF is its own IFD, layout tags
         opts["exif"] = exif
     return opts
 
@@ -290,7 +310,7 @@ def upscale_file(
     im = _open(src, max_pixels)
     try:
         icc = im.info.get("icc_profile")
-        exif = im.getexif()
+        exif = _exif_of(im)
         oriented = ImageOps.exif_transpose(im) or im
         if _ORIENTATION in exif:
             exif[_ORIENTATION] = 1

@@ -14,14 +14,16 @@ from dsrn_cli.imageio import list_images
 from dsrn_cli.weights import available, load_model
 
 root = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/test")
-out = Path("docs/results")
+out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/results")
+device = "cuda" if torch.cuda.is_available() else "cpu"
 out.mkdir(parents=True, exist_ok=True)
 torch.set_num_threads(2)
 for (_, scale), path in sorted(available().items()):
-    model = load_model(path)
+    model = load_model(path, device)
     for ds in ("Set5", "Set14"):
         t = time.time()
-        r = evaluate(list_images(root / ds), scale, "dsrn", model)
-        r.update(dataset=ds, weights=path.name, seconds=round(time.time() - t, 1))
+        r = evaluate(list_images(root / ds), scale, "dsrn", model, device)
+        r.update(dataset=ds, weights=path.name, device=device,
+                 seconds=round(time.time() - t, 1))
         (out / f"{path.stem}_{ds}.json").write_text(json.dumps(r, indent=1))
         print(f"{path.name} {ds} {r['psnr']:.3f} {r['ssim']:.4f} {r['seconds']}s", flush=True)

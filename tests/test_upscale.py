@@ -162,3 +162,33 @@ def test_usage_errors(cli: typer.Typer, tmp_path: Path) -> None:
     assert r.exit_code == 2
     r = _run(cli, str(tmp_path / "a.png"), "-s", "2", "--weights", str(tmp_path / "a.png"))
     assert r.exit_code == 1 and "Traceback" not in r.output
+
+
+def test_ctrl_c_stops_cleanly(cli: typer.Typer, tmp_path: Path, monkeypatch) -> None:
+    for n in "abc":
+        _img().save(tmp_path / f"{n}.png")
+    calls = []
+
+    def fake(src: Path, dst: Path, *a, **k) -> dict:
+        calls.append(src)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        Image.open(src).save(dst)
+        return {"input": str(src), "output": str(dst), "status": "done", "error": None}
+
+    monkeypatch.setattr("dsrn_cli.cli_upscale.upscale_file", fake)
+    r = _run(cli, str(tmp_path), "-s", "2", "--model", "lite", "--device", "cpu")
+    assert r.exit_code == 130 and "interrupted: done 1, skipped 0, failed 0" in r.output
+    assert len(calls) == 2
+
+
+def test_no_partial_output_on_crash(lite: DSRN, tmp_path: Path, monkeypatch) -> None:
+    _img().save(tmp_path / "a.png")
+
+    def boom(*a, **k) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", boom)
+    with pytest.raises(KeyboardInterrupt):
+        upscale_file(tmp_path / "a.png", tmp_path / "o.png", 2, lite)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
