@@ -44,7 +44,8 @@ def bench(
     method: list[str] = typer.Option(["bicubic"], "--method", "-m",
                                      help="bicubic and/or dsrn (repeatable)."),
     model: str | None = typer.Option(None, "--model", help="Bundled model: lite or paper."),
-    weights: Path | None = typer.Option(None, "--weights", help="A weights file (.safetensors)."),
+    weights: str | None = typer.Option(None, "--weights",
+                                       help="A .safetensors file or hf://REPO/FILE."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images."),
@@ -52,9 +53,9 @@ def bench(
     """PSNR/SSIM on a benchmark, beside the paper's Table 1."""
     from .bench import PROTOCOL, evaluate, published
     from .datasets import DatasetError, resolve_dataset
+    from .device import pick_device
     from .imageio import list_images
-    from .train import pick_device
-    from .weights import WeightsError, load_model, resolve
+    from .weights import WeightsError, fetch_weights, load_model, resolve
 
     for m in method:
         if m not in ("bicubic", "dsrn"):
@@ -82,7 +83,8 @@ def bench(
             mdl = None
             if m == "dsrn":
                 try:
-                    mdl = load_model(weights or resolve(s, model), dev)
+                    path = fetch_weights(weights) if weights else resolve(s, model, dev)
+                    mdl = load_model(path, dev)
                 except WeightsError as e:
                     console.print(f"[red]error:[/] {e}")
                     raise typer.Exit(1) from None
@@ -91,7 +93,8 @@ def bench(
             r["dataset"] = name
             results.append(r)
             pub = published(name, s, m)
-            table.add_row(f"x{s}", m if mdl is None else f"dsrn ({mdl_name(weights, s, model)})",
+            label = m if mdl is None else f"dsrn ({Path(path).stem.removeprefix('dsrn_')})"
+            table.add_row(f"x{s}", label,
                           f"{r['psnr']:.2f}", f"{r['ssim']:.4f}",
                           _fmt(pub[0] if pub else None, 2), _fmt(pub[1] if pub else None, 3))
     out.print(table)
@@ -100,14 +103,6 @@ def bench(
         keys = ("dataset", "scale", "method", "psnr", "ssim", "images")
         doc = {"protocol": PROTOCOL, "results": [{k: r[k] for k in keys} for r in results]}
         json_path.write_text(json.dumps(doc, indent=1))
-
-
-def mdl_name(weights: Path | None, scale: int, model: str | None) -> str:
-    if weights:
-        return Path(weights).name
-    from .weights import resolve
-
-    return resolve(scale, model).stem.removeprefix("dsrn_")
 
 
 @app.command()

@@ -127,7 +127,7 @@ def _validate(
     console: Console,
     scale: int,
     model: str | None,
-    weights: Path | None,
+    weights: str | None,
     device: str,
     tile: int | None,
     fmt: str,
@@ -169,7 +169,7 @@ def upscale_command(
         str | None, typer.Option("--model", help="Bundled model: paper or lite.")
     ] = None,
     weights: Annotated[
-        Path | None, typer.Option("--weights", help="A .safetensors weights file.")
+        str | None, typer.Option("--weights", help="A .safetensors file or hf://REPO/FILE.")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile side in LR pixels.")] = None,

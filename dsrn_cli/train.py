@@ -22,6 +22,7 @@ import torch.distributed as torch_dist
 from torch import nn
 
 from .bench import evaluate
+from .device import pick_device
 from .imageio import list_images
 from .model import DSRN, get_config
 from .trainset import PatchSampler, prepare_pairs
@@ -54,16 +55,6 @@ class TrainArgs:
     bf16: bool = True  # autocast on CUDA only
     cache: str | None = None
     extra: dict = field(default_factory=dict)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(name)
 
 
 def learning_rate(a: TrainArgs, progress: float) -> float:

@@ -21,10 +21,11 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
+from .device import pick_device
 from .model import DSRN
 from .resize import imresize
 from .tiling import upscale_luma
-from .weights import WeightsError, load_model, resolve
+from .weights import WeightsError, fetch_weights, load_model, resolve
 
 DEFAULT_MAX_PIXELS = 50_000_000  # input pixels; x4 of that is already 800 MP out
 _ORIENTATION = 0x0112
@@ -50,18 +51,6 @@ class UpscaleError(Exception):
     """A problem with one input or output file, worded as a one-line message for users."""
 
 
-def pick_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto``: CUDA if present, else Apple MPS, else CPU."""
-    if str(device) != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
 @lru_cache(maxsize=8)
 def _cached_model(path: str, device: str) -> DSRN:
     return load_model(path, device)
@@ -75,7 +64,7 @@ def get_model(
 ) -> DSRN:
     """Load (once per path and device) the bundled ``model`` or a ``weights`` file."""
     dev = pick_device(device)
-    path = Path(weights) if weights is not None else resolve(scale, model)
+    path = fetch_weights(weights) if weights is not None else resolve(scale, model, dev)
     net = _cached_model(str(Path(path).resolve()), str(dev))
     if net.cfg.scale != scale:
         raise WeightsError(f"{path} is an x{net.cfg.scale} model, but x{scale} was asked for")
