@@ -154,5 +154,22 @@ def _register_upscale() -> None:
 _register_upscale()
 
 
+def expand_multi(argv: list[str], option: str = "--data") -> list[str]:
+    """Let ``--data A B C`` mean ``--data A --data B --data C`` (click options take one value)."""
+    out, taking = [], False
+    for arg in argv:
+        if arg == option:
+            taking = False
+            out.append(arg)
+            continue
+        if taking and not arg.startswith("-"):
+            out.append(option)
+        out.append(arg)
+        taking = out[-2:-1] == [option] or (taking and not arg.startswith("-"))
+    return out
+
+
 def main() -> None:
-    app()
+    import sys
+
+    app(args=expand_multi(sys.argv[1:]), prog_name="dsrn")

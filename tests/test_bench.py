@@ -72,3 +72,11 @@ def test_version_and_help():
     runner = CliRunner()
     assert runner.invoke(app, ["--version"]).output.startswith("dsrn ")
     assert "bench" in runner.invoke(app, ["--help"]).output
+
+
+def test_data_option_takes_several_folders():
+    from dsrn_cli.cli import expand_multi
+
+    argv = ["train", "--data", "a", "b", "--scale", "2", "--data", "c", "--val", "v"]
+    assert expand_multi(argv) == ["train", "--data", "a", "--data", "b", "--scale", "2",
+                                  "--data", "c", "--val", "v"]
