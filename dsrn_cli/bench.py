@@ -26,7 +26,8 @@ PROTOCOL = (
 )
 
 # Dataset names accepted on the command line -> the names of the paper's Table 1.
-TABLE_NAMES = {"set5": "Set5", "set14": "Set14", "b100": "B100", "urban100": "Urban100",
+TABLE_NAMES = {"set5": "Set5", "set14": "Set14", "b100": "B100", "bsd100": "B100",
+               "urban100": "Urban100",
                "manga109": "Manga109"}
 
 

@@ -80,3 +80,9 @@ def test_data_option_takes_several_folders():
     argv = ["train", "--data", "a", "b", "--scale", "2", "--data", "c", "--val", "v"]
     assert expand_multi(argv) == ["train", "--data", "a", "--data", "b", "--scale", "2",
                                   "--data", "c", "--val", "v"]
+
+
+def test_published_lookup_by_any_name():
+    assert published("BSD100", 2, "bicubic") == published("b100", 2, "bicubic") == (29.56, 0.844)
+    assert published("Urban100", 4, "dsrn")[0] == 25.08
+    assert published("myfolder", 2, "bicubic") is None
