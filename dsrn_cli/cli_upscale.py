@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .imageio import IMAGE_EXTS, list_images
+from .imageio import list_images
 from .upscale import DEFAULT_MAX_PIXELS, FORMATS, UpscaleError, get_model, pick_device, upscale_file
 from .weights import WeightsError
 
@@ -271,4 +271,4 @@ def _one(
     return _record(job, "failed", error)
 
 
-__all__ = ["upscale_command", "plan", "IMAGE_EXTS"]
+__all__ = ["upscale_command", "plan"]

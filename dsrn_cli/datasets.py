@@ -18,6 +18,8 @@ import huggingface_hub
 import platformdirs
 from tqdm.auto import tqdm
 
+from .imageio import IMAGE_EXTS, list_images
+
 # CLI name -> dataset repo name on the Hub (eugenesiow/<Name>); None: no public mirror.
 BENCHMARKS: dict[str, str | None] = {
     "set5": "Set5",
@@ -37,9 +39,6 @@ PINNED: dict[str, str] = {
     "Urban100": "main",
 }
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"})
-
-
 class DatasetError(RuntimeError):
     """A dataset cannot be found, fetched or unpacked; the message is one user-facing line."""
 
@@ -48,13 +47,6 @@ def cache_dir() -> Path:
     """Where downloads live: ``$DSRN_CACHE`` (tests, shared machines), else the user cache."""
     env = os.environ.get("DSRN_CACHE")
     return Path(env) if env else Path(platformdirs.user_cache_dir("dsrn"))
-
-
-def _has_images(folder: Path) -> bool:
-    """True if ``folder`` holds at least one image, so a cached unpack can be reused."""
-    return folder.is_dir() and any(
-        p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()
-    )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -91,7 +83,7 @@ def _safe_member_name(member: tarfile.TarInfo) -> str | None:
         return None
     base = parts[-1] if parts else ""
     # Dot-files include macOS "._x.png" resource forks, which are not images.
-    if not base or base.startswith(".") or PurePosixPath(base).suffix.lower() not in IMAGE_SUFFIXES:
+    if not base or base.startswith(".") or PurePosixPath(base).suffix.lower() not in IMAGE_EXTS:
         return None
     return base
 
@@ -170,7 +162,7 @@ def resolve_dataset(name_or_dir: str, progress: bool = True) -> tuple[str, Path]
             f"dsrn bench --dataset /path/to/Manga109"
         )
     dest = cache_dir() / "datasets" / name
-    if _has_images(dest):
+    if dest.is_dir() and list_images(dest):
         return name, dest
     hint = f"pass a local folder of HR images instead: dsrn bench --dataset /path/to/{name}"
     try:

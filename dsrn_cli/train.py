@@ -14,7 +14,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -54,7 +54,6 @@ class TrainArgs:
     seed: int = 0
     bf16: bool = True  # autocast on CUDA only
     cache: str | None = None
-    extra: dict = field(default_factory=dict)
 
 
 def learning_rate(a: TrainArgs, progress: float) -> float:
