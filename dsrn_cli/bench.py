@@ -15,15 +15,19 @@ import torch
 
 from .color import y_uint8
 from .imageio import read_rgb_uint8
-from .metrics import psnr, ssim
+from .metrics import ifc, psnr, ssim
 from .model import DSRN
 from .resize import imresize, modcrop
 
 PROTOCOL = (
     "HR mod-cropped to the scale; LR = MATLAB imresize bicubic (antialiased, uint8 per "
     "pass); PSNR/SSIM on the BT.601 luma (MATLAB rgb2ycbcr, uint8) with `scale` pixels "
-    "shaved from each border; peak 255; SSIM 11x11 Gaussian, sigma 1.5"
+    "shaved from each border; peak 255; SSIM 11x11 Gaussian, sigma 1.5; IFC as MATLAB "
+    "ifcvec (Sheikh et al. 2005) on the same shaved luma, HR as reference"
 )
+
+# The metrics ``evaluate`` can compute, in table order.
+METRICS = ("psnr", "ssim", "ifc")
 
 # Dataset names accepted on the command line -> the names of the paper's Table 1.
 TABLE_NAMES = {"set5": "Set5", "set14": "Set14", "b100": "B100", "bsd100": "B100",
@@ -35,12 +39,14 @@ def published_table() -> dict:
     return json.loads(resources.files("dsrn_cli.data").joinpath("published.json").read_text())
 
 
-def published(dataset: str, scale: int, method: str) -> tuple[float, float] | None:
-    """The paper's (PSNR, SSIM) for a dataset name, scale and method, where it has one."""
+def published(dataset: str, scale: int, method: str,
+              metrics: tuple[str, ...] = ("psnr", "ssim")) -> tuple[float | None, ...] | None:
+    """The paper's values of ``metrics`` (default PSNR, SSIM) for a dataset name, scale and
+    method, where it has that row; a metric the paper left blank is None."""
     row = {"bicubic": "Bicubic", "dsrn": "DSRN"}.get(method, method)
     table = TABLE_NAMES.get(dataset.lower(), dataset)
     entry = published_table()["table1"].get(row, {}).get(table, {}).get(f"x{scale}")
-    return (entry["psnr"], entry["ssim"]) if entry else None
+    return tuple(entry.get(m) for m in metrics) if entry else None
 
 
 @torch.no_grad()
@@ -58,10 +64,15 @@ def evaluate(
     model: DSRN | None = None,
     device: torch.device | str = "cpu",
     on_image=None,
+    metrics: tuple[str, ...] = METRICS,
 ) -> dict:
-    """PSNR/SSIM per image and their means for ``method`` ('bicubic' or 'dsrn')."""
+    """``metrics`` (PSNR, SSIM, IFC) per image and their means for ``method`` ('bicubic' or
+    'dsrn'); IFC costs about as much as the rest of the bicubic protocol, so it can be left out."""
     if method == "dsrn" and model is None:
         raise ValueError("method 'dsrn' needs a model")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r} (one of {', '.join(METRICS)})")
     images = []
     for path in hr_paths:
         hr = modcrop(read_rgb_uint8(path), scale)
@@ -71,14 +82,19 @@ def evaluate(
         else:
             y_sr = sr_luma(model, lr, device)
         y_hr = y_uint8(hr)
-        images.append({"name": Path(path).stem, "psnr": psnr(y_sr, y_hr, scale),
-                       "ssim": ssim(y_sr, y_hr, scale)})
+        image = {"name": Path(path).stem}
+        if "psnr" in metrics:
+            image["psnr"] = psnr(y_sr, y_hr, scale)
+        if "ssim" in metrics:
+            image["ssim"] = ssim(y_sr, y_hr, scale)
+        if "ifc" in metrics:
+            image["ifc"] = ifc(y_hr, y_sr, scale)
+        images.append(image)
         if on_image is not None:
             on_image(images[-1])
     return {
         "scale": scale,
         "method": method,
-        "psnr": float(np.mean([i["psnr"] for i in images])),
-        "ssim": float(np.mean([i["ssim"] for i in images])),
+        **{m: float(np.mean([i[m] for i in images])) for m in METRICS if m in metrics},
         "images": images,
     }

@@ -1,4 +1,5 @@
-"""PSNR and SSIM on the luma channel, as SR papers compute them (spec section 4).
+"""PSNR and SSIM on the luma channel, as SR papers compute them (spec section 4);
+IFC, the third metric of their tables, lives in ``ifc.py`` and is re-exported here.
 
 Both take two Y images on the 0..255 scale (uint8 luma, as MATLAB's rgb2ycbcr gives
 it), shave ``shave`` pixels from each border, and use peak 255. SSIM is Wang et al.'s
@@ -9,6 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from .ifc import ifc
+
+__all__ = ["ifc", "psnr", "ssim"]
 
 
 def _shave(img: np.ndarray, shave: int) -> np.ndarray:
