@@ -67,7 +67,7 @@ def evaluate(
     metrics: tuple[str, ...] = METRICS,
 ) -> dict:
     """``metrics`` (PSNR, SSIM, IFC) per image and their means for ``method`` ('bicubic' or
-    'dsrn'); IFC costs about as much as the rest of the bicubic protocol, so it can be left out."""
+    'dsrn'). IFC, the slowest by far (scripts/bench_metrics.py), can be left out."""
     if method == "dsrn" and model is None:
         raise ValueError("method 'dsrn' needs a model")
     unknown = [m for m in metrics if m not in METRICS]
@@ -88,7 +88,10 @@ def evaluate(
         if "ssim" in metrics:
             image["ssim"] = ssim(y_sr, y_hr, scale)
         if "ifc" in metrics:
-            image["ifc"] = ifc(y_hr, y_sr, scale)
+            try:
+                image["ifc"] = ifc(y_hr, y_sr, scale)
+            except ValueError as e:
+                raise ValueError(f"{Path(path).name}: {e}") from None
         images.append(image)
         if on_image is not None:
             on_image(images[-1])

@@ -67,3 +67,29 @@ def test_bicubic_ifc_matches_selfexsr_per_image(scale):
             assert got[img] == pytest.approx(value, rel=0.01), (name, scale, img)
         mean_want = np.mean(list(want.values()))
         assert np.mean([got[k] for k in want]) == pytest.approx(mean_want, rel=0.005)
+
+
+def test_bench_cli_ifc_column_json_and_metrics_option(set5, tmp_path):
+    from typer.testing import CliRunner
+
+    from dsrn_cli.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["bench", "--dataset", str(set5), "-s", "4", "--limit", "1",
+                              "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "paper IFC" in res.output and "2.337" in res.output  # the paper's bicubic x4 IFC
+    (r,) = json.loads(out.read_text())["results"]
+    assert {"psnr", "ssim", "ifc"} <= set(r) and r["ifc"] == r["images"][0]["ifc"] > 0
+    res = runner.invoke(app, ["bench", "--dataset", str(set5), "-s", "4", "--limit", "1",
+                              "--metrics", "psnr", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "paper IFC" not in res.output and "paper SSIM" not in res.output
+    (r,) = json.loads(out.read_text())["results"]
+    assert "ifc" not in r and set(r["images"][0]) == {"name", "psnr"}
+    for bad in ("psnr,lpips", ",", ""):
+        res = runner.invoke(app, ["bench", "--dataset", str(set5), "--metrics", bad])
+        assert res.exit_code == 2, (bad, res.output)
+    with pytest.raises(ValueError, match="unknown metric"):
+        evaluate([], 2, metrics=("psnr", "vif"))
