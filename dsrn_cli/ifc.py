@@ -97,7 +97,8 @@ def subbands(img: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
 
     The same coefficients as ``SteerablePyramidSpace(img, height=4, order=5,
     edge_type='reflect1')`` (pyrtools' own filters and C correlation), without the four
-    unused orientations per level and the high-pass residual: a third of the work.
+    unused orientations per level and the high-pass residual: about a third of the
+    work (``scripts/bench_metrics.py`` times both).
     """
     from pyrtools.pyramids.c.wrapper import corrDn
     from pyrtools.pyramids.filters import parse_filter
@@ -124,10 +125,10 @@ def ifc(ref_y: np.ndarray, dist_y: np.ndarray, shave: int = 0) -> float:
     """
     ref = np.asarray(ref_y, dtype=np.float64)
     dist = np.asarray(dist_y, dtype=np.float64)
-    if shave > 0:
-        ref, dist = ref[shave:-shave, shave:-shave], dist[shave:-shave, shave:-shave]
     if ref.shape != dist.shape or ref.ndim != 2:
         raise ValueError(f"ifc needs two 2-D images of one size, got {ref.shape} and {dist.shape}")
+    if shave > 0:
+        ref, dist = ref[shave:-shave, shave:-shave], dist[shave:-shave, shave:-shave]
     if min(ref.shape) < MIN_SIDE:
         raise ValueError(f"ifc needs at least {MIN_SIDE} px a side, got {ref.shape[1]}x"
                          f"{ref.shape[0]}")

@@ -34,6 +34,8 @@ def test_ifc_orders_quality_and_checks_input():
     assert ifc(np.full((80, 80), 128.0), rng.uniform(0, 255, (80, 80))) == 0.0
     with pytest.raises(ValueError, match="one size"):
         ifc(ref, ref[:-1])
+    with pytest.raises(ValueError, match="2-D"):
+        ifc(np.stack([ref] * 3, -1), np.stack([ref] * 3, -1))
     with pytest.raises(ValueError, match="72 px"):
         ifc(ref[:70], ref[:70])
     # the shave cuts the border before anything else
