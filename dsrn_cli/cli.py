@@ -45,6 +45,10 @@ def _fmt(x: float | None, digits: int) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
+def _pair(a: float | None, b: float | None) -> str:
+    return "-" if a is None and b is None else f"{_fmt(a, 2)} / {_fmt(b, 2)}"
+
+
 @app.command(epilog=examples(
     "dsrn models",
     "dsrn models --json > models.json",
@@ -66,20 +70,24 @@ def models(
         console.print(f"[red]error:[/] no bundled weights in {weights_dir()}", soft_wrap=True)
         raise typer.Exit(1)
     ens = any(r["set5_psnr_ensemble"] or r["set14_psnr_ensemble"] for r in rows)
-    table = Table(title=f"bundled weights ({weights_dir()})",
-                  caption=f"auto: the model used without --model on this machine ({dev.type}); "
-                          "PSNR in dB on Y, as dsrn bench measures it")
-    cols = ["model", "scale", "parameters", "size", "sha256", "Set5", "Set14"]
-    cols += ["Set5 ens.", "Set14 ens."] * ens + ["auto"]
+    table = Table(title=f"bundled weights ({weights_dir()})", box=None,
+                  padding=(0, 1), pad_edge=False,
+                  caption=f"auto: used without --model on this machine ({dev.type}). "
+                          "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it.")
+    cols = ["model", "scale", "params", "size", "sha256", "Set5 / Set14"]
+    cols += ["--ensemble"] * ens + ["auto"]
     for col in cols:
-        table.add_column(col, justify="left" if col in ("model", "sha256", "auto") else "right")
+        left = col in ("model", "sha256", "auto")
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
     for r in rows:
-        sha = r["sha256"][:12] + ("" if r["verified"] else " (not in manifest!)")
-        cells = [r["name"], f"x{r['scale']}", f"{r['parameters']:,}",
+        sha = r["sha256"][:10] + ("" if r["verified"] else " (not in manifest!)")
+        n = r["parameters"]
+        params = f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.0f} k"
+        cells = [r["name"], f"x{r['scale']}", params,
                  f"{r['bytes'] / 1e6:.1f} MB", sha,
-                 _fmt(r["set5_psnr"], 2), _fmt(r["set14_psnr"], 2)]
+                 _pair(r["set5_psnr"], r["set14_psnr"])]
         if ens:
-            cells += [_fmt(r["set5_psnr_ensemble"], 2), _fmt(r["set14_psnr_ensemble"], 2)]
+            cells.append(_pair(r["set5_psnr_ensemble"], r["set14_psnr_ensemble"]))
         table.add_row(*cells, "auto" if r["auto"] else "")
     out.print(table)
 
