@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .color import y_uint8
+from .ensemble import ensemble as self_ensemble
 from .imageio import read_rgb_uint8
 from .metrics import ifc, psnr, ssim
 from .model import DSRN
@@ -50,10 +51,17 @@ def published(dataset: str, scale: int, method: str,
 
 
 @torch.no_grad()
-def sr_luma(model: DSRN, lr_rgb: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+def sr_luma(
+    model: DSRN, lr_rgb: np.ndarray, device: torch.device | str = "cpu", ensemble: bool = False
+) -> np.ndarray:
     """The model's uint8 luma for a uint8 LR RGB image (input: the LR's uint8 luma)."""
-    y = torch.from_numpy(y_uint8(lr_rgb).astype(np.float32) / 255.0)[None, None].to(device)
-    out = model(y)[0, 0].float().cpu().numpy() * 255.0
+
+    def run(y: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(y)[None, None].to(device)
+        return model(x)[0, 0].float().cpu().numpy()
+
+    y = y_uint8(lr_rgb).astype(np.float32) / 255.0
+    out = (self_ensemble(run, y) if ensemble else run(y)) * 255.0
     return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
 
 
@@ -65,9 +73,13 @@ def evaluate(
     device: torch.device | str = "cpu",
     on_image=None,
     metrics: tuple[str, ...] = METRICS,
+    ensemble: bool = False,
 ) -> dict:
     """``metrics`` (PSNR, SSIM, IFC) per image and their means for ``method`` ('bicubic' or
-    'dsrn'). IFC, the slowest by far (scripts/bench_metrics.py), can be left out."""
+    'dsrn'). IFC, the slowest by far (scripts/bench_metrics.py), can be left out.
+
+    ``ensemble``: dsrn averages its eight flipped/rotated views (8x the time).
+    """
     if method == "dsrn" and model is None:
         raise ValueError("method 'dsrn' needs a model")
     unknown = [m for m in metrics if m not in METRICS]
@@ -80,7 +92,7 @@ def evaluate(
         if method == "bicubic":
             y_sr = y_uint8(imresize(lr, scale))
         else:
-            y_sr = sr_luma(model, lr, device)
+            y_sr = sr_luma(model, lr, device, ensemble)
         y_hr = y_uint8(hr)
         image = {"name": Path(path).stem}
         if "psnr" in metrics:
@@ -98,6 +110,7 @@ def evaluate(
     return {
         "scale": scale,
         "method": method,
+        "ensemble": ensemble and method == "dsrn",
         **{m: float(np.mean([i[m] for i in images])) for m in METRICS if m in metrics},
         "images": images,
     }

@@ -10,6 +10,16 @@ from rich.console import Console
 from rich.table import Table
 
 from . import __version__
+from .options import (
+    ENSEMBLE_HELP,
+    ConfigName,
+    Device,
+    Loss,
+    Method,
+    ModelName,
+    Optimizer,
+    examples,
+)
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Upscale images with DSRN; measure it the way SR papers do.")
@@ -35,24 +45,79 @@ def _fmt(x: float | None, digits: int) -> str:
     return "-" if x is None else f"{x:.{digits}f}"
 
 
-@app.command()
+def _pair(a: float | None, b: float | None) -> str:
+    return "-" if a is None and b is None else f"{_fmt(a, 2)} / {_fmt(b, 2)}"
+
+
+@app.command(epilog=examples(
+    "dsrn models",
+    "dsrn models --json > models.json",
+))
+def models(
+    as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
+) -> None:
+    """The bundled weights: size, checksum, Set5/Set14 PSNR, and which one auto picks here."""
+    from .device import pick_device
+    from .weights import describe, weights_dir
+
+    dev = pick_device("auto")
+    rows = describe(device=dev)
+    if as_json:
+        print(json.dumps({"folder": str(weights_dir()), "device": str(dev), "models": rows},
+                         indent=1))
+        return
+    if not rows:
+        console.print(f"[red]error:[/] no bundled weights in {weights_dir()}", soft_wrap=True)
+        raise typer.Exit(1)
+    ens = any(r["set5_psnr_ensemble"] or r["set14_psnr_ensemble"] for r in rows)
+    table = Table(title=f"bundled weights ({weights_dir()})", box=None,
+                  padding=(0, 1), pad_edge=False,
+                  caption=f"auto: used without --model on this machine ({dev.type}). "
+                          "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it.")
+    cols = ["model", "scale", "params", "size", "sha256", "Set5 / Set14"]
+    cols += ["--ensemble"] * ens + ["auto"]
+    for col in cols:
+        left = col in ("model", "sha256", "auto")
+        table.add_column(col, justify="left" if left else "right", no_wrap=True)
+    for r in rows:
+        sha = r["sha256"][:10] + ("" if r["verified"] else " (not in manifest!)")
+        n = r["parameters"]
+        params = f"{n / 1e6:.2f} M" if n >= 1e6 else f"{n / 1e3:.0f} k"
+        cells = [r["name"], f"x{r['scale']}", params,
+                 f"{r['bytes'] / 1e6:.1f} MB", sha,
+                 _pair(r["set5_psnr"], r["set14_psnr"])]
+        if ens:
+            cells.append(_pair(r["set5_psnr_ensemble"], r["set14_psnr_ensemble"]))
+        table.add_row(*cells, "auto" if r["auto"] else "")
+    out.print(table)
+
+
+@app.command(epilog=examples(
+    "dsrn bench --dataset set5 -s 4                       # bicubic and dsrn beside the paper",
+    "dsrn bench --dataset ~/data/Urban100/HR --method dsrn --model lite --json r.json",
+    "dsrn bench --dataset set14 -s 2 --method dsrn --ensemble",
+))
 def bench(
     dataset: str = typer.Option(..., "--dataset", "-d",
                                 help="set5, set14, b100, urban100, manga109, or a folder of HR "
-                                     "images."),
+                                     "images (named after a benchmark, or inside one, e.g. "
+                                     "Urban100/HR, to get the paper's numbers)."),
     scale: list[int] = typer.Option([2, 3, 4], "--scale", "-s", help="Scales (repeatable)."),
-    method: list[str] = typer.Option(["bicubic"], "--method", "-m",
-                                     help="bicubic and/or dsrn (repeatable)."),
-    model: str | None = typer.Option(None, "--model", help="Bundled model: lite or paper."),
+    method: list[Method] = typer.Option([Method.bicubic, Method.dsrn], "--method", "-m",
+                                        help="Repeatable."),
+    model: ModelName | None = typer.Option(None, "--model",
+                                           help="Bundled model (default: auto, see dsrn models)."),
     weights: str | None = typer.Option(None, "--weights",
                                        help="A .safetensors file or hf://REPO/FILE."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    device: Device = typer.Option("auto", "--device"),
+    ensemble: bool = typer.Option(False, "--ensemble", help=ENSEMBLE_HELP),
     json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images."),
     metrics: str = typer.Option("psnr,ssim,ifc", "--metrics",
                                 help="Comma-separated subset of psnr,ssim,ifc. IFC costs about "
                                      "0.5 s of CPU per megapixel (about 10x SSIM); "
                                      "leave it out when time matters."),
+    debug: bool = typer.Option(False, "--debug", help="Show the download library's log."),
 ) -> None:
     """PSNR/SSIM/IFC on a benchmark, beside the paper's Table 1."""
     from .bench import METRICS, PROTOCOL, evaluate, published
@@ -61,10 +126,6 @@ def bench(
     from .imageio import list_images
     from .weights import WeightsError, fetch_weights, load_model, resolve
 
-    for m in method:
-        if m not in ("bicubic", "dsrn"):
-            raise typer.BadParameter(f"unknown method {m!r} (bicubic or dsrn)",
-                                     param_hint="--method")
     for s in scale:
         if s not in (2, 3, 4):
             raise typer.BadParameter(f"scale must be 2, 3 or 4, not {s}", param_hint="--scale")
@@ -78,9 +139,9 @@ def bench(
     shown = tuple(m for m in METRICS if m in wanted)
     digits = {"psnr": (2, 2), "ssim": (4, 3), "ifc": (3, 3)}  # ours, the paper's
     try:
-        name, folder = resolve_dataset(dataset)
+        name, folder = resolve_dataset(dataset, debug=debug)
     except DatasetError as e:
-        console.print(f"[red]error:[/] {e}")
+        console.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
     paths = list_images(folder)[:limit]
     if not paths:
@@ -93,41 +154,48 @@ def bench(
     for col in ("scale", "method", *cols):
         table.add_column(col, justify="right" if col != "method" else "left")
     for s in scale:
-        for m in method:
+        for m in (m.value for m in method):
             mdl = None
             if m == "dsrn":
                 try:
-                    path = fetch_weights(weights) if weights else resolve(s, model, dev)
+                    path = fetch_weights(weights, debug) if weights else resolve(s, model, dev)
                     mdl = load_model(path, dev)
                 except WeightsError as e:
-                    console.print(f"[red]error:[/] {e}")
+                    console.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False)
                     raise typer.Exit(1) from None
             try:
                 with console.status(f"{name} x{s} {m}"):
-                    r = evaluate(paths, s, m, mdl, dev, metrics=shown)
+                    r = evaluate(paths, s, m, mdl, dev, metrics=shown, ensemble=ensemble)
             except ValueError as e:  # e.g. an image too small for IFC's pyramid
                 console.print(f"[red]error:[/] {e}")
                 raise typer.Exit(1) from None
             r["dataset"] = name
             results.append(r)
             pub = published(name, s, m, shown) or (None,) * len(shown)
-            label = m if mdl is None else f"dsrn ({Path(path).stem.removeprefix('dsrn_')})"
+            label = m
+            if mdl is not None:
+                label = f"dsrn ({Path(path).stem.removeprefix('dsrn_')}{', ensemble' * ensemble})"
             table.add_row(f"x{s}", label, *[_fmt(r[k], digits[k][0]) for k in shown],
                           *[_fmt(v, digits[k][1]) for k, v in zip(shown, pub, strict=True)])
     out.print(table)
     out.print(f"[dim]protocol: {PROTOCOL}[/]")
     if json_path:
-        keys = ("dataset", "scale", "method", *shown, "images")
+        keys = ("dataset", "scale", "method", "ensemble", *shown, "images")
         doc = {"protocol": PROTOCOL, "results": [{k: r[k] for k in keys} for r in results]}
         json_path.write_text(json.dumps(doc, indent=1))
 
 
-@app.command()
+@app.command(epilog=examples(
+    "dsrn train -s 2 --data ../shared/data/train/T91 ../shared/data/train/BSD200 "
+    "--out runs/x2 --minutes 60 --val ../shared/data/test/Set5",
+    "dsrn train -s 2 --data T91 --out runs/x2 --minutes 60 --resume   # continue that run",
+    "dsrn train -s 4 --data T91 --out runs/x4 --steps 20000 --init runs/x2/last.safetensors",
+))
 def train(
     scale: int = typer.Option(..., "--scale", "-s", help="2, 3 or 4."),
     data: list[Path] = typer.Option(..., "--data", help="Folders of HR training images."),
     out_dir: Path = typer.Option(..., "--out", help="Run folder (checkpoint, log, weights)."),
-    config: str = typer.Option("lite", "--config", help="lite or paper."),
+    config: ConfigName = typer.Option("lite", "--config", help="Model size."),
     minutes: float | None = typer.Option(None, "--minutes", help="Schedule length in minutes."),
     steps: int | None = typer.Option(None, "--steps", help="... or in steps."),
     stop_after: float | None = typer.Option(None, "--stop-after",
@@ -135,9 +203,10 @@ def train(
     init: Path | None = typer.Option(None, "--init", help="Start from these weights."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     val: Path | None = typer.Option(None, "--val", help="Validation folder of HR images."),
-    device: str = typer.Option("auto", "--device"),
-    optimizer: str = typer.Option("adam", "--optimizer", help="adam (cosine) or sgd (paper)."),
-    loss: str = typer.Option("l1", "--loss", help="l1 or mse (paper)."),
+    device: Device = typer.Option("auto", "--device"),
+    optimizer: Optimizer = typer.Option("adam", "--optimizer",
+                                        help="adam (cosine) or sgd (the paper's)."),
+    loss: Loss = typer.Option("l1", "--loss", help="l1, or mse (the paper's)."),
     lr: float | None = typer.Option(None, "--lr"),
     batch: int = typer.Option(16, "--batch"),
     patch: int = typer.Option(128, "--patch", help="HR patch side."),
@@ -151,8 +220,6 @@ def train(
 
     if (minutes is None) == (steps is None):
         raise typer.BadParameter("give exactly one of --minutes or --steps")
-    if optimizer not in ("adam", "sgd") or loss not in ("l1", "mse"):
-        raise typer.BadParameter("--optimizer adam|sgd, --loss l1|mse")
     args = TrainArgs(scale=scale, data=[str(d) for d in data], out=str(out_dir), config=config,
                      steps_t=unroll, minutes=minutes, steps=steps, stop_after=stop_after,
                      init=str(init) if init else None, resume=resume,
@@ -165,7 +232,11 @@ def train(
 def _register_upscale() -> None:
     from .cli_upscale import upscale_command
 
-    app.command("upscale")(upscale_command)
+    app.command("upscale", epilog=examples(
+        "dsrn upscale photo.jpg -s 4 -o photo_x4.png",
+        "dsrn upscale photos/ -s 2 -o big/ --recursive --format png   # re-run resumes",
+        "dsrn upscale scan.png -s 2 --model paper --ensemble          # best quality, 8x slower",
+    ))(upscale_command)
 
 
 _register_upscale()

@@ -13,17 +13,19 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .imageio import list_images
+from .options import ENSEMBLE_HELP, Device, ModelName
 from .upscale import DEFAULT_MAX_PIXELS, FORMATS, UpscaleError, get_model, pick_device, upscale_file
 from .weights import WeightsError
 
 FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif"}
+Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]
 
 
 @dataclass
@@ -166,18 +168,20 @@ def upscale_command(
         ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="Bundled model: paper or lite.")
+        ModelName | None, typer.Option("--model", help="Bundled model (default: auto).")
     ] = None,
     weights: Annotated[
         str | None, typer.Option("--weights", help="A .safetensors file or hf://REPO/FILE.")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    device: Annotated[Device, typer.Option()] = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile side in LR pixels.")] = None,
     recursive: Annotated[bool, typer.Option("--recursive", help="Walk folders.")] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace existing outputs.")
     ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="png, jpg, webp, tiff or same.")] = "same",
+    fmt: Annotated[
+        Format, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = "same",
     quality: Annotated[int | None, typer.Option(help="JPEG/WebP quality 1-100.")] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write per-file records here.")
@@ -187,6 +191,7 @@ def upscale_command(
     max_pixels: Annotated[
         int, typer.Option("--max-pixels", help="Refuse inputs with more pixels.")
     ] = DEFAULT_MAX_PIXELS,
+    ensemble: Annotated[bool, typer.Option("--ensemble", help=ENSEMBLE_HELP)] = False,
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
     console = Console(stderr=True, soft_wrap=True)
@@ -215,7 +220,8 @@ def upscale_command(
             task = bar.add_task("upscaling", total=len(jobs))
             for job in jobs:
                 tally.records.append(
-                    _one(job, scale, net, tile, fmt, quality, max_pixels, overwrite, console, debug)
+                    _one(job, scale, net, tile, fmt, quality, max_pixels, overwrite, console, debug,
+                         ensemble)
                 )
                 bar.advance(task)
     except KeyboardInterrupt:
@@ -242,6 +248,7 @@ def _one(
     overwrite: bool,
     console: Console,
     debug: bool,
+    ensemble: bool = False,
 ) -> dict[str, Any]:
     """Run one job; every failure becomes a record and a one-line message."""
     error = job.error
@@ -255,7 +262,7 @@ def _one(
             assert job.dst is not None
             pil_fmt = None if fmt == "same" else FORMATS[FORMAT_EXT[fmt]]
             return upscale_file(
-                job.src, job.dst, scale, net, None, tile, pil_fmt, quality, max_pixels
+                job.src, job.dst, scale, net, None, tile, pil_fmt, quality, max_pixels, ensemble
             )
         except UpscaleError as e:
             error = str(e)

@@ -8,10 +8,13 @@ that tells the user how to go on without the network: pass a local folder instea
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 import huggingface_hub
@@ -39,6 +42,23 @@ PINNED: dict[str, str] = {
     "Urban100": "main",
 }
 
+# Folder names that are a known benchmark (case-insensitive) -> the name bench shows and looks
+# up in the paper's table, so a local ``Urban100/HR`` gets the published numbers beside it.
+FOLDER_NAMES: dict[str, str] = {
+    **{key: name or key.capitalize() for key, name in BENCHMARKS.items()},
+    "bsd100": "BSD100",
+}
+
+
+def folder_name(folder: Path) -> str:
+    """The benchmark a folder holds, by its own name or its parent's; else its own name."""
+    folder = Path(folder).resolve()
+    for candidate in (folder.name, folder.parent.name):
+        if candidate.lower() in FOLDER_NAMES:
+            return FOLDER_NAMES[candidate.lower()]
+    return folder.name
+
+
 class DatasetError(RuntimeError):
     """A dataset cannot be found, fetched or unpacked; the message is one user-facing line."""
 
@@ -61,6 +81,21 @@ def _one_line(exc: BaseException) -> str:
 def _offline() -> bool:
     """Read HF_HUB_OFFLINE at call time: huggingface_hub only reads it once, at import."""
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@contextmanager
+def quiet_hub(debug: bool = False) -> Iterator[None]:
+    """Hide huggingface_hub's log (a warning per retry) unless ``debug``: the user gets our
+    progress bar while it works and one line if it fails."""
+    from huggingface_hub.utils import logging as hub_logging  # configures its logger on import
+
+    level = hub_logging.get_verbosity()
+    if not debug:
+        hub_logging.set_verbosity(logging.ERROR)
+    try:
+        yield
+    finally:
+        hub_logging.set_verbosity(level)
 
 
 class _QuietTqdm(tqdm):
@@ -146,11 +181,13 @@ def _download(name: str, progress: bool) -> Path:
     return Path(path)
 
 
-def resolve_dataset(name_or_dir: str, progress: bool = True) -> tuple[str, Path]:
+def resolve_dataset(
+    name_or_dir: str, progress: bool = True, debug: bool = False
+) -> tuple[str, Path]:
     """Turn ``--dataset`` into (display name, folder of HR images), downloading if needed."""
     path = Path(name_or_dir).expanduser()
     if path.is_dir():
-        return path.resolve().name, path
+        return folder_name(path), path
     key = name_or_dir.strip().lower()
     if key not in BENCHMARKS:
         known = ", ".join(BENCHMARKS)
@@ -166,7 +203,8 @@ def resolve_dataset(name_or_dir: str, progress: bool = True) -> tuple[str, Path]
         return name, dest
     hint = f"pass a local folder of HR images instead: dsrn bench --dataset /path/to/{name}"
     try:
-        tar_path = _download(name, progress)
+        with quiet_hub(debug):
+            tar_path = _download(name, progress)
     except Exception as exc:  # offline, HTTP, auth, disk...: all mean "use a local folder"
         raise DatasetError(f"could not download {name} ({_one_line(exc)}); {hint}") from exc
     try:

@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .device import pick_device
+from .ensemble import ensemble as self_ensemble
 from .model import DSRN
 from .resize import imresize
 from .tiling import upscale_luma
@@ -75,10 +76,16 @@ def _model_device(net: DSRN) -> torch.device:
     return next(net.parameters()).device
 
 
-def _luma(net: DSRN, y255: np.ndarray, scale: int, tile: int | None) -> np.ndarray:
+def _luma(
+    net: DSRN, y255: np.ndarray, scale: int, tile: int | None, ensemble: bool = False
+) -> np.ndarray:
     """Y on 0..255 -> upscaled Y on 0..255 (float32, unrounded)."""
     y = (np.asarray(y255, dtype=np.float32) / 255.0).astype(np.float32)
-    return upscale_luma(net, y, scale, _model_device(net), tile) * np.float32(255.0)
+
+    def run(plane: np.ndarray) -> np.ndarray:
+        return upscale_luma(net, plane, scale, _model_device(net), tile)
+
+    return (self_ensemble(run, y) if ensemble else run(y)) * np.float32(255.0)
 
 
 def _finish(x: np.ndarray, peak: float, dtype: type) -> np.ndarray:
@@ -92,10 +99,12 @@ def _finish(x: np.ndarray, peak: float, dtype: type) -> np.ndarray:
     return x.astype(dtype)
 
 
-def _upscale_rgb(net: DSRN, rgb: np.ndarray, scale: int, tile: int | None) -> np.ndarray:
+def _upscale_rgb(
+    net: DSRN, rgb: np.ndarray, scale: int, tile: int | None, ensemble: bool = False
+) -> np.ndarray:
     """``H x W x 3`` float on 0..255 -> float on 0..255 (unclipped)."""
     ycc = rgb_to_ycbcr(rgb)
-    y_hr = _luma(net, ycc[..., 0], scale, tile)
+    y_hr = _luma(net, ycc[..., 0], scale, tile, ensemble)
     chroma = imresize(ycc[..., 1:], scale=scale).astype(np.float32)
     del ycc
     out = np.empty(y_hr.shape + (3,), dtype=np.float32)
@@ -105,7 +114,9 @@ def _upscale_rgb(net: DSRN, rgb: np.ndarray, scale: int, tile: int | None) -> np
     return out
 
 
-def upscale_array(arr: np.ndarray, scale: int, net: DSRN, tile: int | None = None) -> np.ndarray:
+def upscale_array(
+    arr: np.ndarray, scale: int, net: DSRN, tile: int | None = None, ensemble: bool = False
+) -> np.ndarray:
     """uint8 / uint16 ``H x W``, ``H x W x 2`` (gray+alpha), ``x 3`` or ``x 4`` -> same dtype."""
     if arr.dtype == np.uint8:
         peak = 255.0
@@ -117,12 +128,12 @@ def upscale_array(arr: np.ndarray, scale: int, net: DSRN, tile: int | None = Non
         raise ValueError(f"expected H x W or H x W x 1..4, got shape {arr.shape}")
     x = arr.astype(np.float32) * np.float32(255.0 / peak)  # work on the 0..255 scale
     if x.ndim == 2:
-        return _finish(_luma(net, x, scale, tile), peak, arr.dtype)
+        return _finish(_luma(net, x, scale, tile, ensemble), peak, arr.dtype)
     color, alpha = (x[..., :3], x[..., 3:]) if x.shape[2] >= 3 else (x[..., :1], x[..., 1:])
     if color.shape[2] == 3:
-        up = _upscale_rgb(net, color, scale, tile)
+        up = _upscale_rgb(net, color, scale, tile, ensemble)
     else:
-        up = _luma(net, color[..., 0], scale, tile)[..., None]
+        up = _luma(net, color[..., 0], scale, tile, ensemble)[..., None]
     if alpha.shape[2]:
         up = np.concatenate([up, imresize(alpha, scale=scale).astype(np.float32)], axis=2)
     return _finish(up, peak, arr.dtype)
@@ -161,19 +172,21 @@ def upscale(
     weights: str | Path | None = None,
     device: str | torch.device = "auto",
     tile: int | None = None,
+    ensemble: bool = False,
 ) -> ImageLike:
     """Upscale a PIL image or uint8/uint16 array by ``scale``; returns the same type.
 
     ``model`` is a bundled configuration name ("lite", "paper"; None = best bundled) or
-    an already loaded :class:`DSRN`; ``weights`` a safetensors file instead.
+    an already loaded :class:`DSRN`; ``weights`` a safetensors file instead. ``ensemble``
+    averages the network over the eight flips/rotations of the luma: 8x the time.
     """
     net = model if isinstance(model, DSRN) else get_model(scale, model, weights, device)
     if net.cfg.scale != scale:
         raise WeightsError(f"the model is x{net.cfg.scale}, but x{scale} was asked for")
     if isinstance(image, Image.Image):
         arr, mode = _to_array(image)
-        return _from_array(upscale_array(arr, scale, net, tile), mode)
-    return upscale_array(np.asarray(image), scale, net, tile)
+        return _from_array(upscale_array(arr, scale, net, tile, ensemble), mode)
+    return upscale_array(np.asarray(image), scale, net, tile, ensemble)
 
 
 # --------------------------------------------------------------------------- files
@@ -285,6 +298,7 @@ def upscale_file(
     fmt: str | None = None,
     quality: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    ensemble: bool = False,
 ) -> dict[str, Any]:
     """Upscale ``src`` into ``dst``; returns a record. Raises UpscaleError for bad files.
 
@@ -305,7 +319,7 @@ def upscale_file(
             exif[_ORIENTATION] = 1
         exif_bytes = exif.tobytes() if len(exif) else None
         size_in = oriented.size
-        out = upscale(oriented, scale, model=model_obj, tile=tile)
+        out = upscale(oriented, scale, model=model_obj, tile=tile, ensemble=ensemble)
     finally:
         im.close()
     out = _fit_mode(out, fmt)

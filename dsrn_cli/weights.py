@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from importlib import resources
 from pathlib import Path
@@ -124,8 +125,7 @@ def resolve(scale: int, model_name: str | None = None, device: torch.device | No
     laptop CPU the paper model is about four times slower for 0.2-0.3 dB.
     """
     found = available()
-    on_gpu = device is not None and torch.device(device).type == "cuda"
-    order = [model_name] if model_name else (["paper", "lite"] if on_gpu else ["lite", "paper"])
+    order = [model_name] if model_name else default_order(device)
     for name in order:
         if (name, scale) in found:
             return found[(name, scale)]
@@ -146,7 +146,7 @@ def load_matching(model: DSRN, path: Path) -> list[str]:
     return sorted(taken)
 
 
-def fetch_weights(spec: str | Path) -> Path:
+def fetch_weights(spec: str | Path, debug: bool = False) -> Path:
     """A local path as is; ``hf://OWNER/REPO/FILE`` downloaded once into the user cache."""
     spec = str(spec)
     if not spec.startswith("hf://"):
@@ -156,11 +156,73 @@ def fetch_weights(spec: str | Path) -> Path:
         raise WeightsError(f"{spec}: expected hf://OWNER/REPO/FILE")
     from huggingface_hub import hf_hub_download
 
-    from .datasets import cache_dir
+    from .datasets import cache_dir, quiet_hub
 
     try:
-        return Path(hf_hub_download("/".join(parts[:2]), "/".join(parts[2:]),
-                                    cache_dir=cache_dir() / "hub"))
+        with quiet_hub(debug):
+            return Path(hf_hub_download("/".join(parts[:2]), "/".join(parts[2:]),
+                                        cache_dir=cache_dir() / "hub"))
     except Exception as e:  # offline, missing file, network: one line for the user
         raise WeightsError(f"could not fetch {spec} ({type(e).__name__}); "
                            "pass a local .safetensors file instead") from e
+
+
+def default_order(device: torch.device | str | None = None) -> list[str]:
+    """Configuration names in the order ``auto`` tries them on ``device``."""
+    on_gpu = device is not None and torch.device(device).type == "cuda"
+    return ["paper", "lite"] if on_gpu else ["lite", "paper"]
+
+
+def count_parameters(path: Path) -> int:
+    """Numbers stored in a safetensors file, read from its header (nothing is loaded)."""
+    with safe_open(str(path), framework="pt") as f:
+        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
+
+
+def _psnr(results: object, dataset: str) -> float | None:
+    entry = results.get(dataset) if isinstance(results, dict) else None
+    return float(entry["psnr"]) if isinstance(entry, dict) and "psnr" in entry else None
+
+
+def describe(folder: Path | None = None, device: torch.device | str | None = None) -> list[dict]:
+    """One record per bundled file for ``dsrn models``: read from the manifest and the
+    files' metadata only, so a new variant appears without code changes.
+
+    PSNR comes from the manifest's ``results`` (and ``results_ensemble``, measured with
+    ``dsrn bench``); Set5 falls back to the validation score in the file's metadata.
+    ``auto`` marks the file that ``resolve`` picks for its scale on ``device``.
+    """
+    folder = folder or weights_dir()
+    manifest = read_manifest(folder)
+    found = available(folder)
+    order = default_order(device)
+    picked = set()
+    for scale in {s for _, s in found}:
+        name = next((n for n in order if (n, scale) in found), None)
+        if name is not None:
+            picked.add((name, scale))
+    rows = []
+    for (name, scale), path in sorted(found.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        meta = read_metadata(path)
+        entry = manifest.get(path.name, {})
+        digest = sha256(path)
+        results = entry.get("results", {})
+        set5 = _psnr(results, "Set5")
+        if set5 is None and meta.get("val") == "Set5" and "val_psnr" in meta:
+            set5 = float(meta["val_psnr"])
+        ens = entry.get("results_ensemble", {})
+        rows.append({
+            "file": path.name,
+            "name": name,
+            "scale": scale,
+            "parameters": count_parameters(path),
+            "bytes": path.stat().st_size,
+            "sha256": digest,
+            "verified": entry.get("sha256") == digest,
+            "set5_psnr": set5,
+            "set14_psnr": _psnr(results, "Set14"),
+            "set5_psnr_ensemble": _psnr(ens, "Set5"),
+            "set14_psnr_ensemble": _psnr(ens, "Set14"),
+            "auto": (name, scale) in picked,
+        })
+    return rows

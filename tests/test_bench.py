@@ -43,7 +43,7 @@ def test_set14_bicubic_near_paper(set14, scale):
 def test_bench_cli_json(set5, tmp_path):
     out = tmp_path / "r.json"
     res = CliRunner().invoke(app, ["bench", "--dataset", str(set5), "-s", "4", "--limit", "2",
-                                   "--json", str(out)])
+                                   "--method", "bicubic", "--json", str(out)])
     assert res.exit_code == 0, res.output
     assert "28.42" in res.output  # the paper's bicubic x4 beside ours
     doc = json.loads(out.read_text())

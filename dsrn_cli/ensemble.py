@@ -1,0 +1,47 @@
+"""Self-ensemble: upscale the eight flips/rotations of an image and average them back.
+
+SR networks are not exactly equivariant to flips and 90-degree rotations, so averaging
+the eight dihedral views cancels part of their error (typically +0.1-0.2 dB) for 8x the
+work. It wraps any function from an LR luma plane to its HR plane (whole image, tiled,
+any backend), so it knows nothing about models, and it averages before any rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+# (quarter turns counter-clockwise, then flip left-right): the eight symmetries of a square.
+VIEWS: tuple[tuple[int, bool], ...] = tuple((k, f) for f in (False, True) for k in range(4))
+
+
+def forward(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """View ``(k, flip)`` of a 2-D plane."""
+    x = np.rot90(x, k)
+    return np.fliplr(x) if flip else x
+
+
+def backward(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
+    """Undo :func:`forward` (on the upscaled plane: the symmetries commute with scaling)."""
+    if flip:
+        x = np.fliplr(x)
+    return np.rot90(x, -k)
+
+
+def ensemble(fn: Callable[[np.ndarray], np.ndarray], y: np.ndarray) -> np.ndarray:
+    """The mean of ``backward(fn(forward(y)))`` over the eight views, as float32.
+
+    ``fn`` maps an H x W plane to its sH x sW plane; it is called eight times on
+    contiguous copies (rotated views swap H and W). Only one extra output plane is held.
+    """
+    acc: np.ndarray | None = None
+    for k, flip in VIEWS:
+        out = backward(np.asarray(fn(np.ascontiguousarray(forward(y, k, flip)))), k, flip)
+        if acc is None:
+            acc = out.astype(np.float32, copy=True)
+        else:
+            acc += out
+    assert acc is not None
+    acc /= np.float32(len(VIEWS))
+    return acc
