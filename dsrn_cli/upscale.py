@@ -262,11 +262,32 @@ def _save_options(fmt: str, quality: int | None, icc: bytes | None, exif: bytes 
     return opts
 
 
+def _umask() -> int:
+    """The process umask. Linux shows it in /proc; elsewhere it can only be read by setting
+    it, briefly, to the strictest mask (other threads may be creating files meanwhile)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(img: Image.Image, dst: Path, fmt: str, opts: dict) -> None:
-    """Save to a temp file beside ``dst`` and rename it into place: no half-written files."""
+    """Save to a temp file beside ``dst`` and rename it into place: no half-written files.
+
+    mkstemp creates the file 0600; it gets the mode any new file gets under the user's
+    umask (0644 under 022) before the rename, or nobody else could read the outputs.
+    """
     dst.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             img.save(f, format=fmt, **opts)
         os.replace(tmp, dst)

@@ -192,3 +192,18 @@ def test_no_partial_output_on_crash(lite: DSRN, tmp_path: Path, monkeypatch) -> 
     with pytest.raises(KeyboardInterrupt):
         upscale_file(tmp_path / "a.png", tmp_path / "o.png", 2, lite)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_outputs_get_the_umask_mode(lite: DSRN, tmp_path: Path) -> None:
+    import os
+
+    _img().save(tmp_path / "a.png")
+    old = os.umask(0o022)
+    try:
+        upscale_file(tmp_path / "a.png", tmp_path / "o.png", 2, lite)
+        os.umask(0o027)
+        upscale_file(tmp_path / "a.png", tmp_path / "p.png", 2, lite)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o640
