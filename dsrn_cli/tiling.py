@@ -9,6 +9,8 @@ plus the output plane.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 
@@ -50,20 +52,68 @@ def upscale_luma_tiled(
     s = scale
     if out is None:
         out = np.empty((h * s, w * s), dtype=np.float32)
-    r = receptive_radius(model.cfg)
     tile = max(1, int(tile))
     for top in range(0, h, tile):
         bottom = min(top + tile, h)
-        for left in range(0, w, tile):
-            right = min(left + tile, w)
-            t0, l0 = max(top - r, 0), max(left - r, 0)
-            b0, r0 = min(bottom + r, h), min(right + r, w)
-            res = _run(model, y[t0:b0, l0:r0], device)
-            dy, dx = (top - t0) * s, (left - l0) * s
-            out[top * s : bottom * s, left * s : right * s] = res[
-                dy : dy + (bottom - top) * s, dx : dx + (right - left) * s
-            ]
+        _band(model, y, top, bottom, s, tile, device, out[top * s : bottom * s])
     return out
+
+
+def _band(
+    model: DSRN,
+    y: np.ndarray,
+    top: int,
+    bottom: int,
+    s: int,
+    tile: int,
+    device: torch.device | str,
+    out: np.ndarray,
+) -> np.ndarray:
+    """Output rows ``[top * s, bottom * s)`` of ``y``, tile by tile, into ``out``."""
+    h, w = y.shape
+    r = receptive_radius(model.cfg)
+    t0, b0 = max(top - r, 0), min(bottom + r, h)
+    for left in range(0, w, tile):
+        right = min(left + tile, w)
+        l0, r0 = max(left - r, 0), min(right + r, w)
+        res = _run(model, y[t0:b0, l0:r0], device)
+        dy, dx = (top - t0) * s, (left - l0) * s
+        out[:, left * s : right * s] = res[
+            dy : dy + (bottom - top) * s, dx : dx + (right - left) * s
+        ]
+    return out
+
+
+def iter_luma_rows(
+    model: DSRN,
+    y: np.ndarray,
+    scale: int,
+    device: torch.device | str,
+    tile: int | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield the upscaled ``y`` one tile row at a time, top to bottom, full width.
+
+    Streaming consumers hold one row band (``tile * scale`` HR rows), never the whole
+    plane. On CUDA OOM the tile is halved and the same band redone, so nothing is yielded
+    twice.
+    """
+    tile = max(1, int(tile or default_tile(device)))
+    h, w = y.shape
+    top = 0
+    while top < h:
+        bottom = min(top + tile, h)
+        band = np.empty(((bottom - top) * scale, w * scale), dtype=np.float32)
+        try:
+            _band(model, y, top, bottom, scale, tile, device, band)
+        except (RuntimeError, MemoryError) as e:
+            if not _is_oom(e) or tile <= MIN_TILE:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            tile = max(MIN_TILE, tile // 2)
+            continue
+        yield band
+        top = bottom
 
 
 def upscale_luma(
@@ -74,14 +124,9 @@ def upscale_luma(
     tile: int | None = None,
 ) -> np.ndarray:
     """Whole image when it fits in one tile, tiles otherwise; halve the tile on CUDA OOM."""
-    tile = tile or default_tile(device)
     out = np.empty((y.shape[0] * scale, y.shape[1] * scale), dtype=np.float32)
-    while True:
-        try:
-            return upscale_luma_tiled(model, y, scale, tile, device, out)
-        except (RuntimeError, MemoryError) as e:
-            if not _is_oom(e) or tile <= MIN_TILE:
-                raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            tile = max(MIN_TILE, tile // 2)
+    row = 0
+    for band in iter_luma_rows(model, y, scale, device, tile):
+        out[row : row + band.shape[0]] = band
+        row += band.shape[0]
+    return out

@@ -20,16 +20,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .color import rgb_to_ycbcr, ycbcr_to_rgb
+from .assemble import assemble, iter_strips
 from .device import pick_device
 from .model import DSRN
-from .resize import imresize
-from .tiling import upscale_luma
 from .weights import WeightsError, fetch_weights, load_model, resolve
 
 DEFAULT_MAX_PIXELS = 50_000_000  # input pixels; x4 of that is already 800 MP out
 _ORIENTATION = 0x0112
-_STRIP = 256  # output rows converted YCbCr -> RGB at a time (bounds float64 temporaries)
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)
 
@@ -75,57 +72,17 @@ def _model_device(net: DSRN) -> torch.device:
     return next(net.parameters()).device
 
 
-def _luma(net: DSRN, y255: np.ndarray, scale: int, tile: int | None) -> np.ndarray:
-    """Y on 0..255 -> upscaled Y on 0..255 (float32, unrounded)."""
-    y = (np.asarray(y255, dtype=np.float32) / 255.0).astype(np.float32)
-    return upscale_luma(net, y, scale, _model_device(net), tile) * np.float32(255.0)
-
-
-def _finish(x: np.ndarray, peak: float, dtype: type) -> np.ndarray:
-    """The single rounding (half up, as MATLAB) and clip of the pipeline, in place."""
-    x = np.asarray(x, dtype=np.float32)
-    if peak != 255.0:
-        x *= np.float32(peak / 255.0)
-    x += np.float32(0.5)
-    np.floor(x, out=x)
-    np.clip(x, 0, peak, out=x)
-    return x.astype(dtype)
-
-
-def _upscale_rgb(net: DSRN, rgb: np.ndarray, scale: int, tile: int | None) -> np.ndarray:
-    """``H x W x 3`` float on 0..255 -> float on 0..255 (unclipped)."""
-    ycc = rgb_to_ycbcr(rgb)
-    y_hr = _luma(net, ycc[..., 0], scale, tile)
-    chroma = imresize(ycc[..., 1:], scale=scale).astype(np.float32)
-    del ycc
-    out = np.empty(y_hr.shape + (3,), dtype=np.float32)
-    for r in range(0, y_hr.shape[0], _STRIP):
-        strip = np.concatenate([y_hr[r : r + _STRIP, :, None], chroma[r : r + _STRIP]], axis=2)
-        out[r : r + _STRIP] = ycbcr_to_rgb(strip)
-    return out
-
-
 def upscale_array(arr: np.ndarray, scale: int, net: DSRN, tile: int | None = None) -> np.ndarray:
     """uint8 / uint16 ``H x W``, ``H x W x 2`` (gray+alpha), ``x 3`` or ``x 4`` -> same dtype."""
-    if arr.dtype == np.uint8:
-        peak = 255.0
-    elif arr.dtype == np.uint16:
-        peak = 65535.0
-    else:
+    _check_array(arr)
+    return assemble(net, arr, scale, tile)
+
+
+def _check_array(arr: np.ndarray) -> None:
+    if arr.dtype not in (np.uint8, np.uint16):
         raise TypeError(f"expected a uint8 or uint16 array, got {arr.dtype}")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
         raise ValueError(f"expected H x W or H x W x 1..4, got shape {arr.shape}")
-    x = arr.astype(np.float32) * np.float32(255.0 / peak)  # work on the 0..255 scale
-    if x.ndim == 2:
-        return _finish(_luma(net, x, scale, tile), peak, arr.dtype)
-    color, alpha = (x[..., :3], x[..., 3:]) if x.shape[2] >= 3 else (x[..., :1], x[..., 1:])
-    if color.shape[2] == 3:
-        up = _upscale_rgb(net, color, scale, tile)
-    else:
-        up = _luma(net, color[..., 0], scale, tile)[..., None]
-    if alpha.shape[2]:
-        up = np.concatenate([up, imresize(alpha, scale=scale).astype(np.float32)], axis=2)
-    return _finish(up, peak, arr.dtype)
 
 
 def _to_array(img: Image.Image) -> tuple[np.ndarray, str]:
@@ -154,6 +111,21 @@ def _from_array(a: np.ndarray, mode: str) -> Image.Image:
     return Image.fromarray(a)
 
 
+def render(arr: np.ndarray, mode: str, scale: int, net: DSRN, tile: int | None = None):
+    """Upscale ``arr`` into a new Pillow image of ``mode``, pasting strip by strip.
+
+    The image is the only full-size buffer: no full-size array is built and copied.
+    """
+    _check_array(arr)
+    h, w = arr.shape[:2]
+    out = Image.new(mode, (w * scale, h * scale))
+    row = 0
+    for strip in iter_strips(net, arr, scale, tile):
+        out.paste(_from_array(strip, mode), (0, row))
+        row += strip.shape[0]
+    return out
+
+
 def upscale(
     image: ImageLike,
     scale: int,
@@ -172,7 +144,7 @@ def upscale(
         raise WeightsError(f"the model is x{net.cfg.scale}, but x{scale} was asked for")
     if isinstance(image, Image.Image):
         arr, mode = _to_array(image)
-        return _from_array(upscale_array(arr, scale, net, tile), mode)
+        return render(arr, mode, scale, net, tile)
     return upscale_array(np.asarray(image), scale, net, tile)
 
 
