@@ -12,6 +12,7 @@ import os
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,6 +27,8 @@ from .model import DSRN
 from .weights import WeightsError, fetch_weights, load_model, resolve
 
 DEFAULT_MAX_PIXELS = 50_000_000  # input pixels; x4 of that is already 800 MP out
+# zlib level for PNG: chosen from speed vs size on Set5/Set14 outputs (README, issue 8).
+DEFAULT_PNG_LEVEL = 6
 _ORIENTATION = 0x0112
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)
@@ -68,8 +71,27 @@ def get_model(
     return net
 
 
-def _model_device(net: DSRN) -> torch.device:
-    return next(net.parameters()).device
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class _Autocast(torch.nn.Module):
+    """Runs the network's convolutions in fp16/bf16 (autocast); the bicubic base and the
+    sum stay fp32, and the output is fp32 for the per-pixel stages."""
+
+    def __init__(self, net: DSRN, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.net, self.cfg, self.dtype = net, net.cfg, dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, dtype=self.dtype):
+            return self.net(x).float()
+
+
+def with_precision(net: DSRN, precision: str = "fp32") -> DSRN:
+    """``net`` itself for fp32, else a wrapper computing in ``precision`` (GPU only)."""
+    if precision == "fp32":
+        return net
+    return _Autocast(net, PRECISIONS[precision])  # type: ignore[return-value]
 
 
 def upscale_array(arr: np.ndarray, scale: int, net: DSRN, tile: int | None = None) -> np.ndarray:
@@ -221,12 +243,18 @@ def _fit_mode(img: Image.Image, fmt: str) -> Image.Image:
     return img
 
 
-def _save_options(fmt: str, quality: int | None, icc: bytes | None, exif: bytes | None) -> dict:
+def _save_options(
+    fmt: str,
+    quality: int | None,
+    icc: bytes | None,
+    exif: bytes | None,
+    png_level: int = DEFAULT_PNG_LEVEL,
+) -> dict:
     opts: dict[str, Any] = {}
     if fmt in ("JPEG", "WEBP"):
         opts["quality"] = quality if quality is not None else 95
     if fmt == "PNG":
-        opts["compress_level"] = 6
+        opts["compress_level"] = png_level
     if icc and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
         opts["icc_profile"] = icc
     if exif and fmt in ("PNG", "JPEG", "WEBP"):  # TIFF: EXIF is its own IFD, layout tags
@@ -268,6 +296,47 @@ def write_atomic(img: Image.Image, dst: Path, fmt: str, opts: dict) -> None:
         raise
 
 
+@dataclass
+class Decoded:
+    """One input, decoded and oriented: what the reader stage hands to the device stage."""
+
+    arr: np.ndarray
+    mode: str  # Pillow mode of the result
+    size: tuple[int, int]  # displayed (oriented) width, height
+    icc: bytes | None
+    exif: bytes | None  # with the orientation reset to 1
+
+
+def read_input(src: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Decode ``src`` (EXIF-oriented) into an array; raises UpscaleError for bad files."""
+    im = _open(Path(src), max_pixels)
+    try:
+        icc = im.info.get("icc_profile")
+        exif = _exif_of(im)
+        oriented = ImageOps.exif_transpose(im) or im
+        if _ORIENTATION in exif:
+            exif[_ORIENTATION] = 1
+        arr, mode = _to_array(oriented)
+        return Decoded(arr, mode, oriented.size, icc, exif.tobytes() if len(exif) else None)
+    finally:
+        im.close()
+
+
+def write_output(
+    img: Image.Image,
+    dst: Path,
+    fmt: str,
+    quality: int | None,
+    decoded: Decoded,
+    png_level: int = DEFAULT_PNG_LEVEL,
+) -> tuple[int, int]:
+    """Encode ``img`` as ``fmt`` (keeping the input's ICC/EXIF) and write it atomically."""
+    img = _fit_mode(img, fmt)
+    opts = _save_options(fmt, quality, decoded.icc, decoded.exif, png_level)
+    write_atomic(img, Path(dst), fmt, opts)
+    return img.size
+
+
 def upscale_file(
     src: Path,
     dst: Path,
@@ -278,6 +347,7 @@ def upscale_file(
     fmt: str | None = None,
     quality: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    png_level: int = DEFAULT_PNG_LEVEL,
 ) -> dict[str, Any]:
     """Upscale ``src`` into ``dst``; returns a record. Raises UpscaleError for bad files.
 
@@ -289,26 +359,15 @@ def upscale_file(
     fmt = fmt or FORMATS.get(dst.suffix.lower())
     if fmt is None:
         raise UpscaleError(f"cannot tell the output format from {dst.name!r}")
-    im = _open(src, max_pixels)
-    try:
-        icc = im.info.get("icc_profile")
-        exif = _exif_of(im)
-        oriented = ImageOps.exif_transpose(im) or im
-        if _ORIENTATION in exif:
-            exif[_ORIENTATION] = 1
-        exif_bytes = exif.tobytes() if len(exif) else None
-        size_in = oriented.size
-        out = upscale(oriented, scale, model=model_obj, tile=tile)
-    finally:
-        im.close()
-    out = _fit_mode(out, fmt)
-    write_atomic(out, dst, fmt, _save_options(fmt, quality, icc, exif_bytes))
+    decoded = read_input(src, max_pixels)
+    out = render(decoded.arr, decoded.mode, scale, model_obj, tile)
+    size_out = write_output(out, dst, fmt, quality, decoded, png_level)
     return {
         "input": str(src),
         "output": str(dst),
         "status": "done",
         "error": None,
         "seconds": round(time.perf_counter() - t0, 3),
-        "size_in": list(size_in),
-        "size_out": list(out.size),
+        "size_in": list(decoded.size),
+        "size_out": list(size_out),
     }

@@ -141,6 +141,10 @@ def test_batch_reports_and_skips(cli: typer.Typer, tmp_path: Path) -> None:
     (src / "bad.png").unlink()
     r = _run(cli, *args, "--recursive")
     assert r.exit_code == 0 and "done 0, skipped 1, failed 0" in r.output, r.output
+    assert r.output.count("1 skipped: output exists — use --overwrite") == 1, r.output
+    r = _run(cli, *args, "--recursive", "--overwrite")
+    assert r.exit_code == 0 and "done 1, skipped 0" in r.output, r.output
+    assert "use --overwrite" not in r.output
 
 
 def test_api_and_cli_agree(lite: DSRN, cli: typer.Typer, tmp_path: Path) -> None:
@@ -165,21 +169,25 @@ def test_usage_errors(cli: typer.Typer, tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_cleanly(cli: typer.Typer, tmp_path: Path, monkeypatch) -> None:
+    from dsrn_cli import batch
+
     for n in "abc":
         _img().save(tmp_path / f"{n}.png")
     calls = []
+    real = batch.render
 
-    def fake(src: Path, dst: Path, *a, **k) -> dict:
-        calls.append(src)
+    def fake(*a, **k):
+        calls.append(a)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        Image.open(src).save(dst)
-        return {"input": str(src), "output": str(dst), "status": "done", "error": None}
+        return real(*a, **k)
 
-    monkeypatch.setattr("dsrn_cli.cli_upscale.upscale_file", fake)
+    monkeypatch.setattr("dsrn_cli.batch.render", fake)
     r = _run(cli, str(tmp_path), "-s", "2", "--model", "lite", "--device", "cpu")
     assert r.exit_code == 130 and "interrupted: done 1, skipped 0, failed 0" in r.output
     assert len(calls) == 2
+    assert (tmp_path / "a_x2.png").is_file() and not (tmp_path / "b_x2.png").exists()
+    assert not list(tmp_path.glob(".*.part"))
 
 
 def test_no_partial_output_on_crash(lite: DSRN, tmp_path: Path, monkeypatch) -> None:
