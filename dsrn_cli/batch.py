@@ -313,7 +313,7 @@ def run_jobs(
         interrupted = True
     finally:
         reader.stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=interrupted)  # finish queued writes unless ^C
     stages["read"] = reader.seconds
     return records, stages, interrupted
 
