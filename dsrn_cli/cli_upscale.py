@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .backends import BACKENDS, BackendError
 from .imageio import list_images
 from .upscale import DEFAULT_MAX_PIXELS, FORMATS, UpscaleError, get_model, pick_device, upscale_file
 from .weights import WeightsError
@@ -172,6 +173,9 @@ def upscale_command(
         str | None, typer.Option("--weights", help="A .safetensors file or hf://REPO/FILE.")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    backend: Annotated[
+        str, typer.Option(help="auto, torch, openvino or onnxruntime (auto: fastest exact).")
+    ] = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile side in LR pixels.")] = None,
     recursive: Annotated[bool, typer.Option("--recursive", help="Walk folders.")] = False,
     overwrite: Annotated[
@@ -195,8 +199,12 @@ def upscale_command(
     if output is not None and output.exists() and not output.is_dir():
         if len(inputs) > 1 or inputs[0].is_dir():
             raise _usage(console, f"{output} is a file; several inputs need an output folder")
+    if backend not in BACKENDS:
+        raise _usage(console, f"--backend must be {', '.join(BACKENDS)}, not {backend!r}")
     try:
-        net = get_model(scale, model, weights, device)
+        net = get_model(scale, model, weights, device, backend=backend)
+    except BackendError as e:  # not installed, or not on this device: a usage error
+        raise _usage(console, str(e)) from None
     except (WeightsError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(1) from None

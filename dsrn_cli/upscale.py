@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .backends import Backend, pick_backend
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .device import pick_device
 from .model import DSRN
@@ -61,24 +62,25 @@ def get_model(
     model: str | None = None,
     weights: str | Path | None = None,
     device: str | torch.device = "auto",
-) -> DSRN:
-    """Load (once per path and device) the bundled ``model`` or a ``weights`` file."""
+    backend: str | None = None,
+) -> Any:
+    """Load (once per path and device) the bundled ``model`` or a ``weights`` file.
+
+    ``backend`` None returns the torch :class:`DSRN`; a backend name ("auto", "torch",
+    "openvino", "onnxruntime") returns that :class:`~dsrn_cli.backends.Backend` for it.
+    """
     dev = pick_device(device)
     path = fetch_weights(weights) if weights is not None else resolve(scale, model, dev)
     net = _cached_model(str(Path(path).resolve()), str(dev))
     if net.cfg.scale != scale:
         raise WeightsError(f"{path} is an x{net.cfg.scale} model, but x{scale} was asked for")
-    return net
+    return net if backend is None else pick_backend(backend, net, dev)
 
 
-def _model_device(net: DSRN) -> torch.device:
-    return next(net.parameters()).device
-
-
-def _luma(net: DSRN, y255: np.ndarray, scale: int, tile: int | None) -> np.ndarray:
+def _luma(net: Backend, y255: np.ndarray, tile: int | None) -> np.ndarray:
     """Y on 0..255 -> upscaled Y on 0..255 (float32, unrounded)."""
     y = (np.asarray(y255, dtype=np.float32) / 255.0).astype(np.float32)
-    return upscale_luma(net, y, scale, _model_device(net), tile) * np.float32(255.0)
+    return upscale_luma(net, y, tile) * np.float32(255.0)
 
 
 def _finish(x: np.ndarray, peak: float, dtype: type) -> np.ndarray:
@@ -92,10 +94,10 @@ def _finish(x: np.ndarray, peak: float, dtype: type) -> np.ndarray:
     return x.astype(dtype)
 
 
-def _upscale_rgb(net: DSRN, rgb: np.ndarray, scale: int, tile: int | None) -> np.ndarray:
+def _upscale_rgb(net: Backend, rgb: np.ndarray, scale: int, tile: int | None) -> np.ndarray:
     """``H x W x 3`` float on 0..255 -> float on 0..255 (unclipped)."""
     ycc = rgb_to_ycbcr(rgb)
-    y_hr = _luma(net, ycc[..., 0], scale, tile)
+    y_hr = _luma(net, ycc[..., 0], tile)
     chroma = imresize(ycc[..., 1:], scale=scale).astype(np.float32)
     del ycc
     out = np.empty(y_hr.shape + (3,), dtype=np.float32)
@@ -105,7 +107,9 @@ def _upscale_rgb(net: DSRN, rgb: np.ndarray, scale: int, tile: int | None) -> np
     return out
 
 
-def upscale_array(arr: np.ndarray, scale: int, net: DSRN, tile: int | None = None) -> np.ndarray:
+def upscale_array(
+    arr: np.ndarray, scale: int, net: Backend, tile: int | None = None
+) -> np.ndarray:
     """uint8 / uint16 ``H x W``, ``H x W x 2`` (gray+alpha), ``x 3`` or ``x 4`` -> same dtype."""
     if arr.dtype == np.uint8:
         peak = 255.0
@@ -117,12 +121,12 @@ def upscale_array(arr: np.ndarray, scale: int, net: DSRN, tile: int | None = Non
         raise ValueError(f"expected H x W or H x W x 1..4, got shape {arr.shape}")
     x = arr.astype(np.float32) * np.float32(255.0 / peak)  # work on the 0..255 scale
     if x.ndim == 2:
-        return _finish(_luma(net, x, scale, tile), peak, arr.dtype)
+        return _finish(_luma(net, x, tile), peak, arr.dtype)
     color, alpha = (x[..., :3], x[..., 3:]) if x.shape[2] >= 3 else (x[..., :1], x[..., 1:])
     if color.shape[2] == 3:
         up = _upscale_rgb(net, color, scale, tile)
     else:
-        up = _luma(net, color[..., 0], scale, tile)[..., None]
+        up = _luma(net, color[..., 0], tile)[..., None]
     if alpha.shape[2]:
         up = np.concatenate([up, imresize(alpha, scale=scale).astype(np.float32)], axis=2)
     return _finish(up, peak, arr.dtype)
@@ -157,17 +161,24 @@ def _from_array(a: np.ndarray, mode: str) -> Image.Image:
 def upscale(
     image: ImageLike,
     scale: int,
-    model: str | DSRN | None = None,
+    model: str | DSRN | Backend | None = None,
     weights: str | Path | None = None,
     device: str | torch.device = "auto",
     tile: int | None = None,
+    backend: str = "auto",
 ) -> ImageLike:
     """Upscale a PIL image or uint8/uint16 array by ``scale``; returns the same type.
 
-    ``model`` is a bundled configuration name ("lite", "paper"; None = best bundled) or
-    an already loaded :class:`DSRN`; ``weights`` a safetensors file instead.
+    ``model`` is a bundled configuration name ("lite", "paper"; None = best bundled), an
+    already loaded :class:`DSRN` (run on its own device) or a ready backend; ``weights``
+    a safetensors file instead. ``backend``: auto, torch, openvino or onnxruntime.
     """
-    net = model if isinstance(model, DSRN) else get_model(scale, model, weights, device)
+    if isinstance(model, Backend):
+        net = model
+    elif isinstance(model, DSRN):
+        net = pick_backend(backend, model)
+    else:
+        net = get_model(scale, model, weights, device, backend=backend)
     if net.cfg.scale != scale:
         raise WeightsError(f"the model is x{net.cfg.scale}, but x{scale} was asked for")
     if isinstance(image, Image.Image):
@@ -279,17 +290,19 @@ def upscale_file(
     src: Path,
     dst: Path,
     scale: int,
-    model_obj: DSRN,
+    model_obj: DSRN | Backend,
     device: str | torch.device | None = None,
     tile: int | None = None,
     fmt: str | None = None,
     quality: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    backend: str = "auto",
 ) -> dict[str, Any]:
     """Upscale ``src`` into ``dst``; returns a record. Raises UpscaleError for bad files.
 
     ``fmt`` is a Pillow format name; None picks it from ``dst``'s extension. ``device`` is
-    where ``model_obj`` already lives (kept for symmetry; the model decides).
+    where ``model_obj`` already lives (kept for symmetry; the model decides). ``model_obj``
+    is a :class:`DSRN` (run with ``backend``) or a ready backend.
     """
     t0 = time.perf_counter()
     src, dst = Path(src), Path(dst)
@@ -305,7 +318,7 @@ def upscale_file(
             exif[_ORIENTATION] = 1
         exif_bytes = exif.tobytes() if len(exif) else None
         size_in = oriented.size
-        out = upscale(oriented, scale, model=model_obj, tile=tile)
+        out = upscale(oriented, scale, model=model_obj, tile=tile, backend=backend)
     finally:
         im.close()
     out = _fit_mode(out, fmt)
