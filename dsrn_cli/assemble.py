@@ -1,6 +1,6 @@
 """Assemble the upscaled image strip by strip, directly in its final dtype.
 
-The network's luma arrives one tile row at a time (``tiling.iter_luma_rows``); chroma and
+The network's luma arrives one tile row at a time (``tiling.iter_rows``); chroma and
 alpha get MATLAB bicubic for just the rows of each strip (a strip's taps reach a few LR
 rows beyond it, which stay in memory as the LR planes), then YCbCr -> RGB, the single
 rounding and clip. So no full-size float plane ever exists: memory is the LR planes, one
@@ -19,10 +19,11 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import torch
 
+from .backends import Backend, as_backend
 from .color import rgb_to_ycbcr, rgb_to_ycbcr_torch, ycbcr_to_rgb, ycbcr_to_rgb_torch
 from .model import DSRN
 from .resize import contributions
-from .tiling import iter_luma_rows
+from .tiling import iter_rows
 
 STRIP = 256  # output rows per strip (bounds the float temporaries to STRIP full rows)
 
@@ -85,33 +86,31 @@ def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def iter_strips(
-    net: DSRN,
-    arr: np.ndarray,
-    scale: int,
-    tile: int | None = None,
-    device: torch.device | str | None = None,
+    net: Backend | DSRN, arr: np.ndarray, scale: int, tile: int | None = None
 ) -> Iterator[np.ndarray]:
     """Yield the upscaled ``arr`` (uint8/uint16, any layout ``upscale_array`` takes) as
-    consecutive strips of ``STRIP`` output rows, each already in ``arr``'s dtype."""
-    device = torch.device(device) if device is not None else next(net.parameters()).device
+    consecutive strips of ``STRIP`` output rows, each already in ``arr``'s dtype.
+
+    The per-pixel work runs where the backend runs: numpy on a CPU, torch on a GPU."""
+    be = as_backend(net)
+    if be.scale != scale:
+        raise ValueError(f"the model is x{be.scale}, but x{scale} was asked for")
     peak = 255.0 if arr.dtype == np.uint8 else 65535.0
-    if device.type == "cpu":
-        return _strips_numpy(net, arr, scale, tile, peak)
-    return _strips_torch(net, arr, scale, tile, peak, device)
+    if be.device.type == "cpu":
+        return _strips_numpy(be, arr, scale, tile, peak)
+    return _strips_torch(be, arr, scale, tile, peak, be.device)
 
 
-def _luma_bands(
-    net: DSRN, y255: np.ndarray, scale: int, tile: int | None, device: torch.device
-) -> Iterator[np.ndarray]:
+def _luma_bands(be: Backend, y255: np.ndarray, tile: int | None) -> Iterator[np.ndarray]:
     """The network's luma on 0..255 (float32, unrounded), one tile row at a time."""
     y = (np.asarray(y255, dtype=np.float32) / 255.0).astype(np.float32)
-    for band in iter_luma_rows(net, y, scale, device, tile):
+    for _, _, band in iter_rows(be, y, tile):
         band *= np.float32(255.0)
         yield band
 
 
 def _strips_numpy(
-    net: DSRN, arr: np.ndarray, scale: int, tile: int | None, peak: float
+    net: Backend, arr: np.ndarray, scale: int, tile: int | None, peak: float
 ) -> Iterator[np.ndarray]:
     x = arr.astype(np.float32) * np.float32(255.0 / peak)  # work on the 0..255 scale
     color, alpha = _split(x)
@@ -126,7 +125,7 @@ def _strips_numpy(
     alpha64 = None if alpha is None else alpha.astype(np.float64)
     del x, color, alpha
     row = 0
-    for y in _rechunk(_luma_bands(net, luma, scale, tile, torch.device("cpu")), STRIP):
+    for y in _rechunk(_luma_bands(net, luma, tile), STRIP):
         a, b = row, row + y.shape[0]
         row = b
         if chroma is not None:
@@ -162,7 +161,7 @@ def _resize_rows_torch(lr: torch.Tensor, scale: int, a: int, b: int) -> torch.Te
 
 
 def _strips_torch(
-    net: DSRN,
+    net: Backend,
     arr: np.ndarray,
     scale: int,
     tile: int | None,
@@ -186,7 +185,7 @@ def _strips_torch(
     del src, x, color, luma
     out_dtype = torch.uint8 if arr.dtype == np.uint8 else torch.int32
     row = 0
-    for y in _rechunk(_luma_bands(net, luma_np, scale, tile, device), STRIP):
+    for y in _rechunk(_luma_bands(net, luma_np, tile), STRIP):
         a, b = row, row + y.shape[0]
         row = b
         yt = torch.from_numpy(y).to(device)[None]
@@ -205,13 +204,13 @@ def _strips_torch(
 
 
 def assemble(
-    net: DSRN, arr: np.ndarray, scale: int, tile: int | None = None, device=None
+    net: Backend | DSRN, arr: np.ndarray, scale: int, tile: int | None = None
 ) -> np.ndarray:
     """The whole upscaled array, filled strip by strip (the array API's path)."""
     h, w = arr.shape[:2]
     out = np.empty((h * scale, w * scale) + arr.shape[2:], dtype=arr.dtype)
     row = 0
-    for strip in iter_strips(net, arr, scale, tile, device):
+    for strip in iter_strips(net, arr, scale, tile):
         out[row : row + strip.shape[0]] = strip
         row += strip.shape[0]
     return out

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .backends import Backend, as_backend, pick_backend
 from .color import y_uint8
 from .imageio import read_rgb_uint8
 from .metrics import psnr, ssim
@@ -43,11 +44,13 @@ def published(dataset: str, scale: int, method: str) -> tuple[float, float] | No
     return (entry["psnr"], entry["ssim"]) if entry else None
 
 
-@torch.no_grad()
-def sr_luma(model: DSRN, lr_rgb: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
-    """The model's uint8 luma for a uint8 LR RGB image (input: the LR's uint8 luma)."""
-    y = torch.from_numpy(y_uint8(lr_rgb).astype(np.float32) / 255.0)[None, None].to(device)
-    out = model(y)[0, 0].float().cpu().numpy() * 255.0
+def sr_luma(model: DSRN | Backend, lr_rgb: np.ndarray) -> np.ndarray:
+    """The model's uint8 luma for a uint8 LR RGB image (input: the LR's uint8 luma).
+
+    The whole image in one pass, through a backend (a bare model: ``auto`` on its device).
+    """
+    y = y_uint8(lr_rgb).astype(np.float32) / np.float32(255.0)
+    out = as_backend(model).sr(y) * 255.0
     return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
 
 
@@ -55,13 +58,19 @@ def evaluate(
     hr_paths: list[Path],
     scale: int,
     method: str = "bicubic",
-    model: DSRN | None = None,
+    model: DSRN | Backend | None = None,
     device: torch.device | str = "cpu",
     on_image=None,
+    backend: str = "auto",
 ) -> dict:
-    """PSNR/SSIM per image and their means for ``method`` ('bicubic' or 'dsrn')."""
+    """PSNR/SSIM per image and their means for ``method`` ('bicubic' or 'dsrn').
+
+    A :class:`DSRN` runs with ``backend`` on ``device``; a ready backend as it is.
+    """
     if method == "dsrn" and model is None:
         raise ValueError("method 'dsrn' needs a model")
+    if isinstance(model, DSRN):
+        model = pick_backend(backend, model.to(device), device)
     images = []
     for path in hr_paths:
         hr = modcrop(read_rgb_uint8(path), scale)
@@ -69,7 +78,7 @@ def evaluate(
         if method == "bicubic":
             y_sr = y_uint8(imresize(lr, scale))
         else:
-            y_sr = sr_luma(model, lr, device)
+            y_sr = sr_luma(model, lr)
         y_hr = y_uint8(hr)
         images.append({"name": Path(path).stem, "psnr": psnr(y_sr, y_hr, scale),
                        "ssim": ssim(y_sr, y_hr, scale)})

@@ -47,10 +47,13 @@ def bench(
     weights: str | None = typer.Option(None, "--weights",
                                        help="A .safetensors file or hf://REPO/FILE."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
+    backend: str = typer.Option("auto", "--backend",
+                                help="auto, torch, openvino or onnxruntime (auto: fastest exact)."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images."),
 ) -> None:
     """PSNR/SSIM on a benchmark, beside the paper's Table 1."""
+    from .backends import BackendError, pick_backend
     from .bench import PROTOCOL, evaluate, published
     from .datasets import DatasetError, resolve_dataset
     from .device import pick_device
@@ -84,16 +87,20 @@ def bench(
             if m == "dsrn":
                 try:
                     path = fetch_weights(weights) if weights else resolve(s, model, dev)
-                    mdl = load_model(path, dev)
+                    mdl = pick_backend(backend, load_model(path, dev), dev)
                 except WeightsError as e:
                     console.print(f"[red]error:[/] {e}")
                     raise typer.Exit(1) from None
+                except BackendError as e:
+                    console.print(f"[red]error:[/] {e}")
+                    raise typer.Exit(2) from None
             with console.status(f"{name} x{s} {m}"):
                 r = evaluate(paths, s, m, mdl, dev)
             r["dataset"] = name
             results.append(r)
             pub = published(name, s, m)
-            label = m if mdl is None else f"dsrn ({Path(path).stem.removeprefix('dsrn_')})"
+            label = m if mdl is None else (
+                f"dsrn ({Path(path).stem.removeprefix('dsrn_')}, {mdl.name})")
             table.add_row(f"x{s}", label,
                           f"{r['psnr']:.2f}", f"{r['ssim']:.4f}",
                           _fmt(pub[0] if pub else None, 2), _fmt(pub[1] if pub else None, 3))

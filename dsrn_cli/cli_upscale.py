@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from .backends import BACKENDS, BackendError
 from .batch import FORMAT_EXT, Options, plan, rank_device, run_batch
 from .upscale import (
     DEFAULT_MAX_PIXELS,
@@ -86,6 +87,9 @@ def upscale_command(
         str | None, typer.Option("--weights", help="A .safetensors file or hf://REPO/FILE.")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    backend: Annotated[
+        str, typer.Option(help="auto, torch, openvino or onnxruntime (auto: fastest exact).")
+    ] = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile side in LR pixels.")] = None,
     recursive: Annotated[bool, typer.Option("--recursive", help="Walk folders.")] = False,
     overwrite: Annotated[
@@ -125,8 +129,12 @@ def upscale_command(
     if output is not None and output.exists() and not output.is_dir():
         if len(inputs) > 1 or inputs[0].is_dir():
             raise _usage(console, f"{output} is a file; several inputs need an output folder")
+    if backend not in BACKENDS:
+        raise _usage(console, f"--backend must be {', '.join(BACKENDS)}, not {backend!r}")
     try:
-        net = with_precision(get_model(scale, model, weights, device), precision)
+        net = with_precision(get_model(scale, model, weights, device, backend=backend), precision)
+    except BackendError as e:  # not installed, or not on this device: a usage error
+        raise _usage(console, str(e)) from None
     except (WeightsError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(1) from None

@@ -22,6 +22,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .assemble import assemble, iter_strips
+from .backends import Backend, as_backend, pick_backend
 from .device import pick_device
 from .model import DSRN
 from .weights import WeightsError, fetch_weights, load_model, resolve
@@ -61,40 +62,51 @@ def get_model(
     model: str | None = None,
     weights: str | Path | None = None,
     device: str | torch.device = "auto",
-) -> DSRN:
-    """Load (once per path and device) the bundled ``model`` or a ``weights`` file."""
+    backend: str | None = None,
+) -> Any:
+    """Load (once per path and device) the bundled ``model`` or a ``weights`` file.
+
+    ``backend`` None returns the torch :class:`DSRN`; a backend name ("auto", "torch",
+    "openvino", "onnxruntime") returns that :class:`~dsrn_cli.backends.Backend` for it.
+    """
     dev = pick_device(device)
     path = fetch_weights(weights) if weights is not None else resolve(scale, model, dev)
     net = _cached_model(str(Path(path).resolve()), str(dev))
     if net.cfg.scale != scale:
         raise WeightsError(f"{path} is an x{net.cfg.scale} model, but x{scale} was asked for")
-    return net
+    return net if backend is None else pick_backend(backend, net, dev)
 
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-class _Autocast(torch.nn.Module):
-    """Runs the network's convolutions in fp16/bf16 (autocast); the bicubic base and the
-    sum stay fp32, and the output is fp32 for the per-pixel stages."""
+class _Autocast(Backend):
+    """A torch backend whose convolutions run in fp16/bf16 (autocast, GPU only); the
+    bicubic base and the sum stay fp32, and the SR luma comes back fp32."""
 
-    def __init__(self, net: DSRN, dtype: torch.dtype) -> None:
-        super().__init__()
-        self.net, self.cfg, self.dtype = net, net.cfg, dtype
+    def __init__(self, inner: Backend, precision: str) -> None:
+        super().__init__(inner.cfg)
+        self.inner, self.dtype = inner, PRECISIONS[precision]
+        self.device, self.default_tile = inner.device, inner.default_tile
+        self.name = f"{inner.name} {precision}"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(x.device.type, dtype=self.dtype):
-            return self.net(x).float()
+    def residual(self, lr: np.ndarray) -> np.ndarray:
+        with torch.autocast(self.device.type, dtype=self.dtype):
+            return self.inner.residual(lr)
+
+    def sr(self, lr: np.ndarray) -> np.ndarray:
+        with torch.autocast(self.device.type, dtype=self.dtype):
+            return self.inner.sr(lr)
 
 
-def with_precision(net: DSRN, precision: str = "fp32") -> DSRN:
-    """``net`` itself for fp32, else a wrapper computing in ``precision`` (GPU only)."""
-    if precision == "fp32":
-        return net
-    return _Autocast(net, PRECISIONS[precision])  # type: ignore[return-value]
+def with_precision(backend: Backend, precision: str = "fp32") -> Backend:
+    """``backend`` itself for fp32, else one computing in ``precision``."""
+    return backend if precision == "fp32" else _Autocast(backend, precision)
 
 
-def upscale_array(arr: np.ndarray, scale: int, net: DSRN, tile: int | None = None) -> np.ndarray:
+def upscale_array(
+    arr: np.ndarray, scale: int, net: Backend | DSRN, tile: int | None = None
+) -> np.ndarray:
     """uint8 / uint16 ``H x W``, ``H x W x 2`` (gray+alpha), ``x 3`` or ``x 4`` -> same dtype."""
     _check_array(arr)
     return assemble(net, arr, scale, tile)
@@ -133,7 +145,9 @@ def _from_array(a: np.ndarray, mode: str) -> Image.Image:
     return Image.fromarray(a)
 
 
-def render(arr: np.ndarray, mode: str, scale: int, net: DSRN, tile: int | None = None):
+def render(
+    arr: np.ndarray, mode: str, scale: int, net: Backend | DSRN, tile: int | None = None
+) -> Image.Image:
     """Upscale ``arr`` into a new Pillow image of ``mode``, pasting strip by strip.
 
     The image is the only full-size buffer: no full-size array is built and copied.
@@ -151,17 +165,24 @@ def render(arr: np.ndarray, mode: str, scale: int, net: DSRN, tile: int | None =
 def upscale(
     image: ImageLike,
     scale: int,
-    model: str | DSRN | None = None,
+    model: str | DSRN | Backend | None = None,
     weights: str | Path | None = None,
     device: str | torch.device = "auto",
     tile: int | None = None,
+    backend: str = "auto",
 ) -> ImageLike:
     """Upscale a PIL image or uint8/uint16 array by ``scale``; returns the same type.
 
-    ``model`` is a bundled configuration name ("lite", "paper"; None = best bundled) or
-    an already loaded :class:`DSRN`; ``weights`` a safetensors file instead.
+    ``model`` is a bundled configuration name ("lite", "paper"; None = best bundled), an
+    already loaded :class:`DSRN` (run on its own device) or a ready backend; ``weights``
+    a safetensors file instead. ``backend``: auto, torch, openvino or onnxruntime.
     """
-    net = model if isinstance(model, DSRN) else get_model(scale, model, weights, device)
+    if isinstance(model, Backend):
+        net = model
+    elif isinstance(model, DSRN):
+        net = pick_backend(backend, model)
+    else:
+        net = get_model(scale, model, weights, device, backend=backend)
     if net.cfg.scale != scale:
         raise WeightsError(f"the model is x{net.cfg.scale}, but x{scale} was asked for")
     if isinstance(image, Image.Image):
@@ -341,18 +362,20 @@ def upscale_file(
     src: Path,
     dst: Path,
     scale: int,
-    model_obj: DSRN,
+    model_obj: DSRN | Backend,
     device: str | torch.device | None = None,
     tile: int | None = None,
     fmt: str | None = None,
     quality: int | None = None,
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     png_level: int = DEFAULT_PNG_LEVEL,
+    backend: str = "auto",
 ) -> dict[str, Any]:
     """Upscale ``src`` into ``dst``; returns a record. Raises UpscaleError for bad files.
 
     ``fmt`` is a Pillow format name; None picks it from ``dst``'s extension. ``device`` is
-    where ``model_obj`` already lives (kept for symmetry; the model decides).
+    where ``model_obj`` already lives (kept for symmetry; the model decides). ``model_obj``
+    is a :class:`DSRN` (run with ``backend``) or a ready backend.
     """
     t0 = time.perf_counter()
     src, dst = Path(src), Path(dst)
@@ -360,7 +383,7 @@ def upscale_file(
     if fmt is None:
         raise UpscaleError(f"cannot tell the output format from {dst.name!r}")
     decoded = read_input(src, max_pixels)
-    out = render(decoded.arr, decoded.mode, scale, model_obj, tile)
+    out = render(decoded.arr, decoded.mode, scale, as_backend(model_obj, backend), tile)
     size_out = write_output(out, dst, fmt, quality, decoded, png_level)
     return {
         "input": str(src),

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dsrn_cli import assemble as asm
+from dsrn_cli.backends import TorchBackend
 from dsrn_cli.color import rgb_to_ycbcr, ycbcr_to_rgb
 from dsrn_cli.model import DSRN, DSRNConfig
 from dsrn_cli.resize import imresize
@@ -16,19 +17,19 @@ RNG = np.random.default_rng(1)
 
 
 @pytest.fixture(scope="module")
-def net() -> DSRN:
+def net() -> TorchBackend:
     torch.manual_seed(0)
-    return DSRN(DSRNConfig(scale=2, c_lr=8, c_hr=8, c_first=8, steps=2)).eval()
+    return TorchBackend(DSRN(DSRNConfig(scale=2, c_lr=8, c_hr=8, c_first=8, steps=2)).eval())
 
 
-def _whole_image(net: DSRN, arr: np.ndarray, scale: int, tile: int) -> np.ndarray:
+def _whole_image(net: TorchBackend, arr: np.ndarray, scale: int, tile: int) -> np.ndarray:
     """The pipeline before streaming (commit 627427d), kept verbatim as the reference."""
     peak = 255.0 if arr.dtype == np.uint8 else 65535.0
     x = arr.astype(np.float32) * np.float32(255.0 / peak)
 
     def luma(y255: np.ndarray) -> np.ndarray:
         y = (np.asarray(y255, dtype=np.float32) / 255.0).astype(np.float32)
-        return upscale_luma(net, y, scale, "cpu", tile) * np.float32(255.0)
+        return upscale_luma(net, y, tile) * np.float32(255.0)
 
     def finish(v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=np.float32)
@@ -62,7 +63,7 @@ CASES = [((150, 41, 3), np.uint8), ((140, 37, 4), np.uint8), ((133, 30), np.uint
 
 
 @pytest.mark.parametrize(("shape", "dtype"), CASES)
-def test_strips_equal_whole_image_on_cpu(net: DSRN, shape: tuple, dtype: type) -> None:
+def test_strips_equal_whole_image_on_cpu(net: TorchBackend, shape: tuple, dtype: type) -> None:
     arr = RNG.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
     want = _whole_image(net, arr, 2, 48)
     got = asm.assemble(net, arr, 2, 48)
@@ -70,7 +71,7 @@ def test_strips_equal_whole_image_on_cpu(net: DSRN, shape: tuple, dtype: type) -
     assert np.array_equal(got, want)  # identical, not merely close
 
 
-def test_torch_path_within_one_level(net: DSRN, monkeypatch) -> None:
+def test_torch_path_within_one_level(net: TorchBackend) -> None:
     """The accelerator's code path, run here on the CPU: within one grey level."""
     for shape, dtype in CASES:
         arr = RNG.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)

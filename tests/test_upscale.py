@@ -12,9 +12,10 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
+from dsrn_cli.backends import TorchBackend
 from dsrn_cli.cli_upscale import upscale_command
 from dsrn_cli.model import DSRN, DSRNConfig
-from dsrn_cli.tiling import upscale_luma, upscale_luma_tiled
+from dsrn_cli.tiling import iter_rows, upscale_luma
 from dsrn_cli.upscale import UpscaleError, get_model, upscale, upscale_file
 
 RNG = np.random.default_rng(0)
@@ -47,10 +48,13 @@ def test_tiled_equals_untiled_small_model() -> None:
     torch.manual_seed(0)
     net = DSRN(DSRNConfig(scale=2, c_lr=8, c_hr=8, c_first=8, steps=2)).eval()
     y = RNG.random((80, 96)).astype(np.float32)
-    whole = upscale_luma(net, y, 2, "cpu", tile=1000)
-    tiled = upscale_luma_tiled(net, y, 2, 24, "cpu")
+    whole = upscale_luma(TorchBackend(net), y, tile=1000)
+    tiled = upscale_luma(TorchBackend(net), y, tile=24)
     assert tiled.shape == (160, 192)
     assert np.abs(whole - tiled).max() * 255 <= 1e-3
+    strips = list(iter_rows(TorchBackend(net), y, tile=24))
+    assert [(a, b) for a, b, _ in strips] == [(0, 48), (48, 96), (96, 144), (144, 160)]
+    assert np.array_equal(np.concatenate([rows for _, _, rows in strips]), tiled)
 
 
 def test_tiled_equals_untiled_lite(lite: DSRN) -> None:
