@@ -1,20 +1,20 @@
 """Assemble the upscaled image strip by strip, directly in its final dtype.
 
 The network's luma arrives one tile row at a time (``tiling.iter_rows``); chroma and
-alpha get MATLAB bicubic for just the rows of each strip (a strip's taps reach a few LR
-rows beyond it, which stay in memory as the LR planes), then YCbCr -> RGB, the single
-rounding and clip. So no full-size float plane ever exists: memory is the LR planes, one
-tile row of luma, one strip of temporaries and the uint8/uint16 result.
+alpha get MATLAB bicubic for just the rows of each strip (computed from the LR rows its
+taps reach, ``resize.contributions``), then YCbCr -> RGB, the single rounding and clip.
+No full-size float plane ever exists: memory is the input, the LR luma, one tile row of
+luma, one strip of temporaries and the uint8/uint16 result.
 
-On the CPU the numbers are the numpy float64 pipeline's, element for element (strips of
-``STRIP`` rows at the same boundaries as the whole-image code had); on an accelerator the
-same steps run in torch float32 on the device (within one grey level), and only the final
-integers travel back.
+On the CPU the numbers are the numpy float64 pipeline's, element for element (every step
+is per pixel or per image row, so how rows are grouped does not change a value); on an
+accelerator the same steps run in torch float32 on the device (within one grey level),
+and only the final integers travel back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -25,7 +25,19 @@ from .model import DSRN
 from .resize import contributions
 from .tiling import iter_rows
 
-STRIP = 256  # output rows per strip (bounds the float temporaries to STRIP full rows)
+STRIP = 64  # output rows per strip (bounds the float temporaries to STRIP full rows)
+# LR tile for x4 on a CPU. A tile's activations grow with its HR area (16x the LR area at
+# x4), and they are most of the process's memory: the backends' CPU tile (256) needs
+# ~2 GB at x4 with OpenVINO, 96 keeps a 61 MP output under 1.2 GB (README, issue 8).
+X4_CPU_TILE = 96
+
+
+def pick_tile(be: Backend, tile: int | None) -> int | None:
+    """The tile asked for, else the backend's default, capped at ``X4_CPU_TILE`` for x4
+    on a CPU (None: the backend decides)."""
+    if tile is None and be.scale == 4 and be.device.type == "cpu":
+        return min(be.default_tile, X4_CPU_TILE)
+    return tile
 
 
 def _rechunk(bands: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
@@ -44,18 +56,22 @@ def _rechunk(bands: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
         yield np.concatenate(buf) if len(buf) > 1 else buf[0]
 
 
-def _resize_rows(lr: np.ndarray, scale: int, a: int, b: int) -> np.ndarray:
-    """Rows ``[a, b)`` of ``resize.imresize(lr, scale=scale)`` for float64 ``H x W x C``.
+def _resize_rows(
+    rows: Callable[[int, int], np.ndarray], h: int, w: int, scale: int, a: int, b: int
+) -> np.ndarray:
+    """Rows ``[a, b)`` of ``resize.imresize(lr, scale=scale)`` for a float64 ``h x w x C``
+    image whose LR rows ``[lo, hi)`` ``rows(lo, hi)`` returns (only those the taps reach).
 
     The same taps, weights and summation order as the whole-image resize (rows first,
     then columns), so every value is bit-identical to it.
     """
-    h, w = lr.shape[:2]
     idx, wt = contributions(h, h * scale, float(scale))
     idx, wt = idx[a:b], wt[a:b]
+    lo = int(idx.min())
+    lr = rows(lo, int(idx.max()) + 1)
     acc = np.zeros((b - a,) + lr.shape[1:], dtype=np.float64)
     for k in range(idx.shape[1]):
-        acc += wt[:, k, None, None] * lr[idx[:, k]]
+        acc += wt[:, k, None, None] * lr[idx[:, k] - lo]
     idx, wt = contributions(w, w * scale, float(scale))
     src = np.moveaxis(acc, 1, 0)
     out = np.zeros((w * scale,) + src.shape[1:], dtype=np.float64)
@@ -73,16 +89,6 @@ def _finish(x: np.ndarray, peak: float, dtype: np.dtype) -> np.ndarray:
     np.floor(x, out=x)
     np.clip(x, 0, peak, out=x)
     return x.astype(dtype)
-
-
-def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """Colour (``H x W`` luma or ``H x W x 3``) and alpha (``H x W x 1``, or None)."""
-    if x.ndim == 2:
-        return x, None
-    color, alpha = (x[..., :3], x[..., 3:]) if x.shape[2] >= 3 else (x[..., :1], x[..., 1:])
-    if color.shape[2] == 1:
-        color = color[..., 0]
-    return color, (alpha if alpha.shape[2] else None)
 
 
 def iter_strips(
@@ -104,7 +110,7 @@ def iter_strips(
 def _luma_bands(be: Backend, y255: np.ndarray, tile: int | None) -> Iterator[np.ndarray]:
     """The network's luma on 0..255 (float32, unrounded), one tile row at a time."""
     y = (np.asarray(y255, dtype=np.float32) / 255.0).astype(np.float32)
-    for _, _, band in iter_rows(be, y, tile):
+    for _, _, band in iter_rows(be, y, pick_tile(be, tile)):
         band *= np.float32(255.0)
         yield band
 
@@ -112,30 +118,40 @@ def _luma_bands(be: Backend, y255: np.ndarray, tile: int | None) -> Iterator[np.
 def _strips_numpy(
     net: Backend, arr: np.ndarray, scale: int, tile: int | None, peak: float
 ) -> Iterator[np.ndarray]:
-    x = arr.astype(np.float32) * np.float32(255.0 / peak)  # work on the 0..255 scale
-    color, alpha = _split(x)
-    squeeze = arr.ndim == 2
-    chroma = None
-    if color.ndim == 3:
-        ycc = rgb_to_ycbcr(color)
-        luma, chroma = ycc[..., 0].astype(np.float32), np.ascontiguousarray(ycc[..., 1:])
-        del ycc
+    """Only ``arr`` and the LR luma stay whole; every other plane is made per strip from
+    the LR rows it needs (per-row arithmetic, so the values are the whole image's)."""
+    h, w = arr.shape[:2]
+    a3 = arr if arr.ndim == 3 else arr[:, :, None]
+    n = a3.shape[2]
+    colors = 3 if n >= 3 else 1
+
+    def lr(lo: int, hi: int, c0: int, c1: int) -> np.ndarray:
+        return a3[lo:hi, :, c0:c1].astype(np.float32) * np.float32(255.0 / peak)  # 0..255
+
+    def chroma(lo: int, hi: int) -> np.ndarray:
+        return rgb_to_ycbcr(lr(lo, hi, 0, 3))[..., 1:]
+
+    def alpha(lo: int, hi: int) -> np.ndarray:
+        return lr(lo, hi, colors, n).astype(np.float64)
+
+    if colors == 3:
+        luma = np.empty((h, w), dtype=np.float32)
+        for r in range(0, h, STRIP):
+            luma[r : r + STRIP] = rgb_to_ycbcr(lr(r, r + STRIP, 0, 3))[..., 0]
     else:
-        luma = color
-    alpha64 = None if alpha is None else alpha.astype(np.float64)
-    del x, color, alpha
+        luma = lr(0, h, 0, 1)[..., 0]
     row = 0
     for y in _rechunk(_luma_bands(net, luma, tile), STRIP):
         a, b = row, row + y.shape[0]
         row = b
-        if chroma is not None:
-            c = _resize_rows(chroma, scale, a, b).astype(np.float32)
+        if colors == 3:
+            c = _resize_rows(chroma, h, w, scale, a, b).astype(np.float32)
             up = np.empty(y.shape + (3,), dtype=np.float32)
             up[...] = ycbcr_to_rgb(np.concatenate([y[:, :, None], c], axis=2))
         else:
-            up = y if squeeze else y[:, :, None]
-        if alpha64 is not None:
-            up = np.concatenate([up, _resize_rows(alpha64, scale, a, b).astype(np.float32)], 2)
+            up = y if arr.ndim == 2 else y[:, :, None]
+        if n > colors:
+            up = np.concatenate([up, _resize_rows(alpha, h, w, scale, a, b).astype(np.float32)], 2)
         yield _finish(up, peak, arr.dtype)
 
 
