@@ -28,8 +28,8 @@ from .tiling import iter_rows
 STRIP = 64  # output rows per strip (bounds the float temporaries to STRIP full rows)
 # LR tile for x4 on a CPU. A tile's activations grow with its HR area (16x the LR area at
 # x4), and they are most of the process's memory: the backends' CPU tile (256) needs
-# ~2 GB at x4 with OpenVINO, 96 keeps a 61 MP output under 1.2 GB (README, issue 8).
-X4_CPU_TILE = 96
+# ~2 GB at x4 with OpenVINO, 80 keeps a 61 MP output under 1.2 GB (README, issue 8).
+X4_CPU_TILE = 80
 
 
 def pick_tile(be: Backend, tile: int | None) -> int | None:
@@ -186,8 +186,9 @@ def _strips_torch(
 ) -> Iterator[np.ndarray]:
     """The same steps in torch float32 where the model runs; only integers come back."""
     a3 = arr if arr.ndim == 3 else arr[:, :, None]
-    src = torch.from_numpy(np.ascontiguousarray(a3).astype(np.float32)).to(device)
-    x = src.permute(2, 0, 1) * (255.0 / peak)  # C x H x W on 0..255
+    ints = a3 if a3.dtype == np.uint8 else a3.astype(np.int32)  # torch lacks uint16 ops
+    src = torch.from_numpy(np.ascontiguousarray(ints)).to(device)  # integers travel
+    x = src.permute(2, 0, 1).float() * (255.0 / peak)  # C x H x W on 0..255
     n = x.shape[0]
     color, alpha = (x[:3], x[3:]) if n >= 3 else (x[:1], x[1:])
     chroma = None
@@ -214,7 +215,7 @@ def _strips_torch(
         if peak != 255.0:
             up = up * (peak / 255.0)
         up = torch.floor(up + 0.5).clamp_(0, peak).to(out_dtype)
-        strip = up.permute(1, 2, 0).cpu().numpy()
+        strip = up.permute(1, 2, 0).contiguous().cpu().numpy()
         strip = strip.astype(arr.dtype, copy=False)
         yield strip[..., 0] if arr.ndim == 2 else strip
 

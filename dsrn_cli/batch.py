@@ -23,6 +23,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ READ_AHEAD = 2  # decoded images waiting for the device
 
 def writer_count() -> int:
     """A small pool: encoding is the slowest stage, but each writer holds one image."""
-    return max(1, min(4, os.cpu_count() or 1))
+    return max(2, min(8, (os.cpu_count() or 2) // 2))
 
 
 @dataclass
@@ -359,7 +360,9 @@ def run_batch(
     exit code: 0 all done or skipped, 1 any failed, 130 interrupted."""
     rank, world, _ = rank_info()
     if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("gloo")  # CPU collectives for a few records
+        # CPU collectives for a few records. Ranks finish their shares at different times
+        # and rank 0 waits at the gather for the last: no 30-minute default timeout.
+        torch.distributed.init_process_group("gloo", timeout=timedelta(days=7))
     mine = list(range(rank, len(jobs), world))
     t0 = time.perf_counter()
     with _progress(console, quiet or rank != 0, len(mine)) as bar:
