@@ -97,3 +97,16 @@ def test_rechunk_regroups_rows() -> None:
     out = list(asm._rechunk(iter(bands), 4))
     assert [len(s) for s in out] == [4, 4, 4, 4]
     assert np.array_equal(np.concatenate(out), np.concatenate(bands))
+
+
+def test_precision_wrapper_runs_the_network_in_bf16(net: TorchBackend) -> None:
+    """--precision's wrapper (CUDA in use; CPU autocast here): close to fp32, not equal."""
+    from dsrn_cli.upscale import with_precision
+
+    assert with_precision(net, "fp32") is net
+    y = RNG.random((20, 24)).astype(np.float32)
+    half = with_precision(net, "bf16")
+    assert half.scale == 2 and half.device == net.device and "bf16" in half.name
+    a, b = net.sr(y), half.sr(y)
+    assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
+    assert 0 < np.abs(a - b).max() < 0.05
