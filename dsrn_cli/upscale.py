@@ -28,8 +28,9 @@ from .model import DSRN
 from .weights import WeightsError, fetch_weights, load_model, resolve
 
 DEFAULT_MAX_PIXELS = 50_000_000  # input pixels; x4 of that is already 800 MP out
-# zlib level for PNG: chosen from speed vs size on Set5/Set14 outputs (README, issue 8).
-DEFAULT_PNG_LEVEL = 6
+# zlib level for PNG, from speed vs size on DSRN x4 outputs of Set5/Set14 photos (README):
+# level 4 encodes 2.3x as fast as Pillow's 6 for files 1.8 % larger (1: 4.4x, +14 %).
+DEFAULT_PNG_LEVEL = 4
 _ORIENTATION = 0x0112
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)

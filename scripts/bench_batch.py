@@ -2,7 +2,7 @@
 
     # a whole folder end to end: output MP/s, peak RSS, per-stage seconds, and the
     # model-only throughput of the same run (output pixels / seconds inside the network)
-    python scripts/bench_batch.py --batch DIR -s 4 --model lite
+    python scripts/bench_batch.py --batch DIR -s 4 --model lite [--serial]
 
     # peak RSS of the whole process for one WxH photo -> xS (a fresh `dsrn upscale`
     # process per size; the photo is a real one resized to WxH)
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from dsrn_cli.batch import Options, plan, run_jobs  # noqa: E402
 from dsrn_cli.imageio import list_images  # noqa: E402
-from dsrn_cli.upscale import get_model  # noqa: E402
+from dsrn_cli.upscale import get_model, upscale_file  # noqa: E402
 
 PHOTO = ROOT / ".." / "shared" / "data" / "test" / "Set14" / "baboon.png"
 
@@ -62,16 +62,27 @@ def bench_batch(folder: Path, args: argparse.Namespace) -> None:
         t0 = time.perf_counter()
         records, stages, _ = run_jobs(jobs, list(range(len(jobs))), be, opts, Console())
         wall = time.perf_counter() - t0
+        net_s = model_s[0]
+        serial = None
+        if args.serial:  # the one-file-at-a-time path on the same files, for the ratio
+            t1 = time.perf_counter()
+            for j in jobs:
+                upscale_file(j.src, Path(tmp) / "serial" / j.src.name, args.scale, be,
+                             tile=args.tile, png_level=args.png_compression)  # fmt: skip
+            serial = time.perf_counter() - t1
     done = [r for r in records.values() if r["status"] == "done"]
     mp = sum(r["size_out"][0] * r["size_out"][1] for r in done) / 1e6
+    if serial is not None:
+        print(f"\none file at a time: {serial:.1f} s ({mp / serial:.3f} MP/s); "
+              f"pipeline: {wall:.1f} s; speed-up {serial / wall:.2f}x")
     print(f"\n{len(done)} of {len(jobs)} files from {folder}, x{args.scale}, {be!r}, "
           f"{opts.writers} writer threads\n")
     print("| end to end MP/s | model-only MP/s | wall s | output MP | peak RSS MB "
           "| read s | upscale s (model s) | write s |")
     print("|---|---|---|---|---|---|---|---|")
-    print(f"| {mp / wall:.3f} | {mp / max(model_s[0], 1e-9):.3f} | {wall:.1f} | {mp:.1f} "
+    print(f"| {mp / wall:.3f} | {mp / max(net_s, 1e-9):.3f} | {wall:.1f} | {mp:.1f} "
           f"| {peak_rss_mb():.0f} | {stages['read']:.1f} | {stages['upscale']:.1f} "
-          f"({model_s[0]:.1f}) | {stages['write']:.1f} |")
+          f"({net_s:.1f}) | {stages['write']:.1f} |")
 
 
 def one_image(src: Path, args: argparse.Namespace) -> None:
@@ -156,6 +167,7 @@ def main() -> None:
     ap.add_argument("--format", default="png")
     ap.add_argument("--png-compression", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None, help="only the first N files")
+    ap.add_argument("--serial", action="store_true", help="--batch: also time one by one")
     ap.add_argument("--levels", type=int, nargs="+", default=list(range(10)))
     ap.add_argument("--photo", type=Path, default=PHOTO, help="the photo --memory resizes")
     args = ap.parse_args()
