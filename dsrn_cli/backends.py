@@ -43,7 +43,7 @@ HINTS = {
     "openvino": 'pip install "dsrn[openvino]"',
     "onnxruntime": 'pip install "dsrn[onnx]"',
 }
-CACHE_FORMAT = 1  # bump when what goes into a cache entry changes
+CACHE_FORMAT = 2  # bump when what goes into a cache entry changes
 
 
 class BackendError(RuntimeError):
@@ -225,7 +225,9 @@ def _to_openvino_ir(folder: Path) -> list[str]:
     """OpenVINO's own format beside the ONNX file: it loads several times faster."""
     import openvino as ov
 
-    ov.save_model(ov.convert_model(str(folder / "model.onnx")), str(folder / "model.xml"))
+    model = ov.convert_model(str(folder / "model.onnx"))
+    # save_model stores weights as fp16 by default, which moves pixels: keep f32.
+    ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
     return ["model.xml", "model.bin"]
 
 

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .backends import BACKENDS, BackendError
@@ -51,7 +52,7 @@ class Tally:
 
 
 def _usage(console: Console, msg: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {msg}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False)
     return typer.Exit(2)
 
 
