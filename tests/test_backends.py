@@ -38,7 +38,16 @@ def _tiny(scale: int = 2, seed: int = 0) -> DSRN:
     return net
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
+def module_cache(tmp_path_factory: pytest.TempPathFactory):
+    """One cache for the module, so each tiny model converts once per runtime."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DSRN_CACHE", str(tmp_path_factory.mktemp("cache")))
+        mp.setattr(backends, "_BUILT", {})
+        yield
+
+
+@pytest.fixture
 def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DSRN_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(backends, "_BUILT", {})
@@ -112,7 +121,7 @@ def test_corrupt_or_stale_cache_entry_is_rebuilt(fresh_cache: Path) -> None:
 
 
 def test_missing_backend_gives_a_hint_and_auto_skips_it(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_cache: Path
 ) -> None:
     _hide(monkeypatch, "openvino")
     net = _tiny()
