@@ -156,7 +156,9 @@ def test_auto_is_torch_off_the_cpu_and_others_refuse_it() -> None:
         backends._resolve("tensorrt", torch.device("cpu"))
 
 
-@pytest.mark.skipif(not installed("onnxruntime"), reason="onnxruntime not installed")
+@pytest.mark.skipif(
+    not (installed("onnxruntime") and installed("onnx")), reason="onnx/onnxruntime not installed"
+)
 def test_export_runs_in_onnxruntime_on_an_odd_input(tmp_path: Path) -> None:
     import onnx
     import onnxruntime as ort
