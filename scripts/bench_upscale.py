@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -77,7 +78,7 @@ def max_diff(a: Path, b: Path) -> int:
     return int(np.abs(x - y).max())
 
 
-def model_only(config: str, scale: int, backend: str, tile: int, repeat: int = 3) -> dict:
+def model_only(config: str, scale: int, backend: str, tile: int, repeat: int = 2) -> dict:
     """In this process: best-of-``repeat`` seconds of one tile (core + overlap) residual."""
     import numpy as np
 
@@ -108,17 +109,56 @@ def model_only_child(env: dict[str, str], *args: str) -> dict:
     return json.loads(run(cmd, env)[2].strip().splitlines()[-1])
 
 
+def render(results: dict) -> str:
+    """The results as the markdown tables of docs/performance.md."""
+    lines = ["| model | LR input | runner | s | out MP/s | vs torch | vs base | peak RSS MiB "
+             "| max diff vs torch |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    if not results["end_to_end"]:
+        lines = []
+    for r in results["end_to_end"]:
+        lines.append(f"| {r['config']} x{r['scale']} | {r['size_in']} | {r['runner']} | "
+                     f"{r['seconds']} | {r['mp_out_per_s']} | {r.get('speedup_vs_torch', '-')}x | "
+                     f"{r.get('speedup_vs_base', '-')}x | {r['peak_rss_mib']} | "
+                     f"{r.get('max_diff_vs_torch', '-')} |")  # fmt: skip
+    if results["model_only"]:
+        lines += ["", "| model | backend | tile (LR, + overlap) | s | out MP/s | vs torch NCHW |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for r in results["model_only"]:
+            ref = next(q for q in results["model_only"] if q["backend"] == "torch-nchw"
+                       and (q["config"], q["scale"]) == (r["config"], r["scale"]))
+            lines.append(f"| {r['config']} x{r['scale']} | {r['backend']} | {r['tile']} | "
+                         f"{r['seconds']} | {r['tile_mp_out_per_s']} | "
+                         f"{ref['seconds'] / r['seconds']:.2f}x |")  # fmt: skip
+    if results["conversion"]:
+        lines += ["", "| model | backend | first run (convert + compile) s | second run s |",
+                  "|---|---|---|---|"]
+        lines += [f"| {r['config']} x{r['scale']} | {r['backend']} | {r['cold_s']} | "
+                  f"{r['warm_s']} |" for r in results["conversion"]]  # fmt: skip
+    if results["tiles"]:
+        lines += ["", "| model | backend | LR tile | s per tile | kept out MP/s |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['config']} x{r['scale']} | {r['backend']} | {r['tile']} | "
+                  f"{r['seconds']} | {r['core_mp_out_per_s']} |" for r in results["tiles"]]
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--configs", default="lite:2,paper:2,lite:4,paper:4")
     ap.add_argument("--base", default=None, help="git commit to compare with (e.g. 627427d)")
     ap.add_argument("--backends", default=None, help="default: every installed one")
     ap.add_argument("--tiles", default=None, help="only model-only MP/s for these tile sides")
-    ap.add_argument("--tile", type=int, default=256, help="tile side of the model-only row")
+    ap.add_argument("--tile", type=int, default=None,
+                    help="LR tile side of the model-only rows (default: 256 lite, 128 paper)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--shrink", type=int, default=1, help="divide the input sizes (smoke runs)")
+    ap.add_argument("--render", type=Path, default=None, help="print a --json file as tables")
     ap.add_argument("--model-only", nargs=4, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up on kill
+    if a.render:
+        print(render(json.loads(a.render.read_text())))
+        return
     if a.model_only:
         config, scale, backend, tile = a.model_only
         print(json.dumps(model_only(config, int(scale), backend, int(tile))))
@@ -158,10 +198,11 @@ def main() -> None:
         base_env = dict(env, PYTHONPATH=str(base_dir))
     try:
         for config, scale in configs:
+            tile = a.tile or (256 if config == "lite" else 128)
             for b in ["torch-nchw", *names]:
-                r = model_only_child(env, config, str(scale), b, str(a.tile))
+                r = model_only_child(env, config, str(scale), b, str(tile))
                 results["model_only"].append(r)
-                print(f"model-only {config} x{scale} {b:12s} tile {a.tile}: "
+                print(f"model-only {config} x{scale} {b:12s} tile {tile}: "
                       f"{r['tile_mp_out_per_s']:.4f} MP/s", flush=True)
             save()
         for config, scale in configs:
@@ -220,7 +261,7 @@ def main() -> None:
         if base_env is not None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(work / "base")], check=False)  # fmt: skip
-    print(json.dumps(results, indent=1))
+    print(render(results))
 
 
 if __name__ == "__main__":
