@@ -42,8 +42,9 @@ AUTO_ORDER = ("openvino", "onnxruntime", "torch")  # fastest exact first, on a C
 HINTS = {
     "openvino": 'pip install "dsrn[openvino]"',
     "onnxruntime": 'pip install "dsrn[onnx]"',
+    "onnx": 'pip install "dsrn[onnx]"',
 }
-CACHE_FORMAT = 1  # bump when what goes into a cache entry changes
+CACHE_FORMAT = 2  # bump when what goes into a cache entry changes
 
 
 class BackendError(RuntimeError):
@@ -92,11 +93,18 @@ class TorchBackend(Backend):
 
     name = "torch"
 
-    def __init__(self, model: DSRN, device: torch.device | str | None = None) -> None:
+    def __init__(
+        self,
+        model: DSRN,
+        device: torch.device | str | None = None,
+        channels_last: bool | None = None,
+    ) -> None:
         super().__init__(model.cfg)
         self.device = torch.device(device) if device else next(model.parameters()).device
-        self.channels_last = self.device.type == "cpu"
-        self.default_tile = {"cuda": 512, "mps": 384}.get(self.device.type, CPU_TILE["torch"])
+        cpu = self.device.type == "cpu"
+        self.channels_last = cpu if channels_last is None else channels_last
+        gpu = {"cuda": 512, "mps": 384}
+        self.default_tile = gpu.get(self.device.type) or _cpu_tile("torch", self.scale)
         net = model
         if self.channels_last:  # a private copy: the caller's model keeps its layout
             net = copy.deepcopy(model).to(memory_format=torch.channels_last)
@@ -125,7 +133,7 @@ class OpenVINOBackend(Backend):
     def __init__(self, model: DSRN) -> None:
         super().__init__(model.cfg)
         ov = _import("openvino")
-        self.default_tile = CPU_TILE["openvino"]
+        self.default_tile = _cpu_tile("openvino", self.scale)
         entry = _entry(model, "openvino", ov.__version__, _to_openvino_ir)
         core = ov.Core()
         config = {"INFERENCE_PRECISION_HINT": "f32", "CACHE_DIR": str(entry / "ov_cache")}
@@ -150,7 +158,7 @@ class OnnxRuntimeBackend(Backend):
     def __init__(self, model: DSRN) -> None:
         super().__init__(model.cfg)
         ort = _import("onnxruntime")
-        self.default_tile = CPU_TILE["onnxruntime"]
+        self.default_tile = _cpu_tile("onnxruntime", self.scale)
         entry = _entry(model, "onnxruntime", ort.__version__)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # no warnings about dynamic shapes on stderr
@@ -164,9 +172,17 @@ class OnnxRuntimeBackend(Backend):
         return self.session.run(None, {self.input_name: x})[0][0, 0]
 
 
-# LR tile side per backend on a CPU, from scripts/bench_upscale.py --tiles (see
-# docs/performance.md): the fastest measured, rounded down to where RSS stays flat.
-CPU_TILE = {"torch": 256, "openvino": 256, "onnxruntime": 256}
+# LR tile side per backend on a CPU at x2, from scripts/bench_upscale.py --tiles (see
+# docs/performance.md): the overlap (2 x 32 LR px) argues for large tiles, cache and RSS
+# for small ones. torch: 256 = 384 > 512; OpenVINO: 384 > 512 > 256; ONNX Runtime: 512 >
+# 384 by 7% at ~1.5x the activation memory, so 384. At x3/x4 the HR activations are 2-4x
+# larger per LR pixel: OpenVINO x4 measured 256 > 192 > 128, so 256 there.
+CPU_TILE = {"torch": 256, "openvino": 384, "onnxruntime": 384}
+CPU_TILE_X4 = 256
+
+
+def _cpu_tile(name: str, scale: int) -> int:
+    return CPU_TILE[name] if scale == 2 else min(CPU_TILE[name], CPU_TILE_X4)
 
 
 def _import(name: str):
@@ -225,7 +241,9 @@ def _to_openvino_ir(folder: Path) -> list[str]:
     """OpenVINO's own format beside the ONNX file: it loads several times faster."""
     import openvino as ov
 
-    ov.save_model(ov.convert_model(str(folder / "model.onnx")), str(folder / "model.xml"))
+    model = ov.convert_model(str(folder / "model.onnx"))
+    # save_model stores weights as fp16 by default, which moves pixels: keep f32.
+    ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
     return ["model.xml", "model.bin"]
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -92,7 +93,7 @@ def bench(
                     console.print(f"[red]error:[/] {e}")
                     raise typer.Exit(1) from None
                 except BackendError as e:
-                    console.print(f"[red]error:[/] {e}")
+                    console.print(f"[red]error:[/] {escape(str(e))}")
                     raise typer.Exit(2) from None
             with console.status(f"{name} x{s} {m}"):
                 r = evaluate(paths, s, m, mdl, dev)
@@ -150,6 +151,41 @@ def train(
                      loss=loss, lr=lr, batch=batch, patch=patch, val_every=val_every, seed=seed)
     run(args, log=console.print)
     console.print(f"weights: {out_dir / 'last.safetensors'}")
+
+
+@app.command()
+def export(
+    scale: int = typer.Option(..., "--scale", "-s", help="2, 3 or 4."),
+    output: Path = typer.Option(..., "--output", "-o", help="The .onnx file to write."),
+    model: str | None = typer.Option(None, "--model", help="Bundled model: lite or paper."),
+    weights: str | None = typer.Option(None, "--weights",
+                                       help="A .safetensors file or hf://REPO/FILE."),
+    tile: int = typer.Option(64, "--tile", help="Side of the square traced (H, W stay dynamic)."),
+) -> None:
+    """Write the network as ONNX (opset 17, dynamic H/W); the bicubic base stays outside."""
+    from .backends import BackendError
+    from .export import RECIPE, export_file
+    from .weights import WeightsError, fetch_weights, load_model, resolve, sha256
+
+    if scale not in (2, 3, 4):
+        raise typer.BadParameter(f"scale must be 2, 3 or 4, not {scale}", param_hint="--scale")
+    if model and weights:
+        raise typer.BadParameter("give --model or --weights, not both")
+    if tile < 8:
+        raise typer.BadParameter("--tile must be at least 8", param_hint="--tile")
+    try:
+        path = fetch_weights(weights) if weights else resolve(scale, model)
+        net = load_model(path, "cpu")
+        if net.cfg.scale != scale:
+            raise WeightsError(f"{path} is an x{net.cfg.scale} model, but x{scale} was asked for")
+        export_file(net, output, sha256(Path(path)), tile)
+    except WeightsError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None
+    except BackendError as e:
+        console.print(f"[red]error:[/] {escape(str(e))}")
+        raise typer.Exit(2) from None
+    console.print(f"wrote {output} (x{scale}, {Path(path).name}); {RECIPE}")
 
 
 def _register_upscale() -> None:

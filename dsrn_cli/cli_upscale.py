@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from .backends import BACKENDS, BackendError
 from .batch import FORMAT_EXT, Options, plan, rank_device, run_batch
@@ -28,7 +29,7 @@ from .weights import WeightsError
 
 
 def _usage(console: Console, msg: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {msg}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False)
     return typer.Exit(2)
 
 

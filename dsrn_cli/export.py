@@ -70,7 +70,7 @@ def export_file(model: DSRN, out: Path, source_sha256: str, tile: int = 64) -> P
     except ImportError:
         from .backends import HINTS, BackendError
 
-        raise BackendError(f"dsrn export needs the onnx package; {HINTS['onnxruntime']}") from None
+        raise BackendError(f"dsrn export needs the onnx package; {HINTS['onnx']}") from None
     out = Path(out)
     tmp = out.with_name(f".{out.name}.part")
     try:
