@@ -333,7 +333,11 @@ def run_jobs(
         interrupted = True
     finally:
         reader.stop.set()
-        pool.shutdown(wait=True, cancel_futures=interrupted)  # finish queued writes unless ^C
+        try:  # images already upscaled are still written (a few, bounded by the slots)
+            pool.shutdown(wait=True)
+        except KeyboardInterrupt:  # a second Ctrl-C: only the writes already running
+            interrupted = True
+            pool.shutdown(wait=True, cancel_futures=True)
     stages["read"] = reader.seconds
     return records, stages, interrupted
 
