@@ -3,6 +3,7 @@
     # a whole folder end to end: output MP/s, peak RSS, per-stage seconds, and the
     # model-only throughput of the same run (output pixels / seconds inside the network)
     python scripts/bench_batch.py --batch DIR -s 4 --model lite [--serial]
+    python scripts/bench_batch.py --batch DIR -s 4 --model paper --precision bf16  # GPU
 
     # peak RSS of the whole process for one WxH photo -> xS (a fresh `dsrn upscale`
     # process per size; the photo is a real one resized to WxH)
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from dsrn_cli.batch import Options, plan, run_jobs  # noqa: E402
 from dsrn_cli.imageio import list_images  # noqa: E402
-from dsrn_cli.upscale import get_model, upscale_file  # noqa: E402
+from dsrn_cli.upscale import get_model, upscale_file, with_precision  # noqa: E402
 
 PHOTO = ROOT / ".." / "shared" / "data" / "test" / "Set14" / "baboon.png"
 
@@ -46,6 +47,7 @@ def peak_rss_mb() -> float:
 
 def bench_batch(folder: Path, args: argparse.Namespace) -> None:
     be = get_model(args.scale, args.model, None, args.device, backend=args.backend)
+    be = with_precision(be, args.precision)
     inner, model_s = be.sr, [0.0]
 
     def timed_sr(lr: np.ndarray) -> np.ndarray:
@@ -164,6 +166,7 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--tile", type=int, default=None)
+    ap.add_argument("--precision", default="fp32", help="--batch on CUDA: fp32, fp16, bf16")
     ap.add_argument("--format", default="png")
     ap.add_argument("--png-compression", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None, help="only the first N files")
