@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .backends import Backend, as_backend, pick_backend
 from .color import y_uint8
 from .ensemble import ensemble as self_ensemble
 from .imageio import read_rgb_uint8
@@ -50,17 +51,14 @@ def published(dataset: str, scale: int, method: str,
     return tuple(entry.get(m) for m in metrics) if entry else None
 
 
-@torch.no_grad()
-def sr_luma(
-    model: DSRN, lr_rgb: np.ndarray, device: torch.device | str = "cpu", ensemble: bool = False
-) -> np.ndarray:
-    """The model's uint8 luma for a uint8 LR RGB image (input: the LR's uint8 luma)."""
+def sr_luma(model: DSRN | Backend, lr_rgb: np.ndarray, ensemble: bool = False) -> np.ndarray:
+    """The model's uint8 luma for a uint8 LR RGB image (input: the LR's uint8 luma).
 
-    def run(y: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(y)[None, None].to(device)
-        return model(x)[0, 0].float().cpu().numpy()
-
-    y = y_uint8(lr_rgb).astype(np.float32) / 255.0
+    The whole image in one pass, through a backend (a bare model: ``auto`` on its device);
+    ``ensemble`` averages the eight flipped/rotated views.
+    """
+    y = y_uint8(lr_rgb).astype(np.float32) / np.float32(255.0)
+    run = as_backend(model).sr
     out = (self_ensemble(run, y) if ensemble else run(y)) * 255.0
     return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
 
@@ -69,15 +67,17 @@ def evaluate(
     hr_paths: list[Path],
     scale: int,
     method: str = "bicubic",
-    model: DSRN | None = None,
+    model: DSRN | Backend | None = None,
     device: torch.device | str = "cpu",
     on_image=None,
     metrics: tuple[str, ...] = METRICS,
     ensemble: bool = False,
+    backend: str = "auto",
 ) -> dict:
     """``metrics`` (PSNR, SSIM, IFC) per image and their means for ``method`` ('bicubic' or
     'dsrn'). IFC, the slowest by far (scripts/bench_metrics.py), can be left out.
 
+    A :class:`DSRN` runs with ``backend`` on ``device``; a ready backend as it is.
     ``ensemble``: dsrn averages its eight flipped/rotated views (8x the time).
     """
     if method == "dsrn" and model is None:
@@ -85,6 +85,8 @@ def evaluate(
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric {unknown[0]!r} (one of {', '.join(METRICS)})")
+    if isinstance(model, DSRN):
+        model = pick_backend(backend, model.to(device), device)
     images = []
     for path in hr_paths:
         hr = modcrop(read_rgb_uint8(path), scale)
@@ -92,7 +94,7 @@ def evaluate(
         if method == "bicubic":
             y_sr = y_uint8(imresize(lr, scale))
         else:
-            y_sr = sr_luma(model, lr, device, ensemble)
+            y_sr = sr_luma(model, lr, ensemble)
         y_hr = y_uint8(hr)
         image = {"name": Path(path).stem}
         if "psnr" in metrics:

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
 from .options import (
     ENSEMBLE_HELP,
+    BackendName,
     ConfigName,
     Device,
     Loss,
@@ -110,6 +112,9 @@ def bench(
     weights: str | None = typer.Option(None, "--weights",
                                        help="A .safetensors file or hf://REPO/FILE."),
     device: Device = typer.Option("auto", "--device"),
+    backend: BackendName = typer.Option("auto", "--backend",
+                                        help="auto: torch on a GPU, the fastest exact "
+                                             "installed backend on a CPU."),
     ensemble: bool = typer.Option(False, "--ensemble", help=ENSEMBLE_HELP),
     json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images."),
@@ -120,6 +125,7 @@ def bench(
     debug: bool = typer.Option(False, "--debug", help="Show the download library's log."),
 ) -> None:
     """PSNR/SSIM/IFC on a benchmark, beside the paper's Table 1."""
+    from .backends import BackendError, pick_backend
     from .bench import METRICS, PROTOCOL, evaluate, published
     from .datasets import DatasetError, resolve_dataset
     from .device import pick_device
@@ -159,10 +165,13 @@ def bench(
             if m == "dsrn":
                 try:
                     path = fetch_weights(weights, debug) if weights else resolve(s, model, dev)
-                    mdl = load_model(path, dev)
+                    mdl = pick_backend(backend, load_model(path, dev), dev)
                 except WeightsError as e:
                     console.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False)
                     raise typer.Exit(1) from None
+                except BackendError as e:
+                    console.print(f"[red]error:[/] {escape(str(e))}")
+                    raise typer.Exit(2) from None
             try:
                 with console.status(f"{name} x{s} {m}"):
                     r = evaluate(paths, s, m, mdl, dev, metrics=shown, ensemble=ensemble)
@@ -174,7 +183,8 @@ def bench(
             pub = published(name, s, m, shown) or (None,) * len(shown)
             label = m
             if mdl is not None:
-                label = f"dsrn ({Path(path).stem.removeprefix('dsrn_')}{', ensemble' * ensemble})"
+                label = (f"dsrn ({Path(path).stem.removeprefix('dsrn_')}, {mdl.name}"
+                         f"{', ensemble' * ensemble})")
             table.add_row(f"x{s}", label, *[_fmt(r[k], digits[k][0]) for k in shown],
                           *[_fmt(v, digits[k][1]) for k, v in zip(shown, pub, strict=True)])
     out.print(table)
@@ -227,6 +237,41 @@ def train(
                      loss=loss, lr=lr, batch=batch, patch=patch, val_every=val_every, seed=seed)
     run(args, log=console.print)
     console.print(f"weights: {out_dir / 'last.safetensors'}")
+
+
+@app.command()
+def export(
+    scale: int = typer.Option(..., "--scale", "-s", help="2, 3 or 4."),
+    output: Path = typer.Option(..., "--output", "-o", help="The .onnx file to write."),
+    model: str | None = typer.Option(None, "--model", help="Bundled model: lite or paper."),
+    weights: str | None = typer.Option(None, "--weights",
+                                       help="A .safetensors file or hf://REPO/FILE."),
+    tile: int = typer.Option(64, "--tile", help="Side of the square traced (H, W stay dynamic)."),
+) -> None:
+    """Write the network as ONNX (opset 17, dynamic H/W); the bicubic base stays outside."""
+    from .backends import BackendError
+    from .export import RECIPE, export_file
+    from .weights import WeightsError, fetch_weights, load_model, resolve, sha256
+
+    if scale not in (2, 3, 4):
+        raise typer.BadParameter(f"scale must be 2, 3 or 4, not {scale}", param_hint="--scale")
+    if model and weights:
+        raise typer.BadParameter("give --model or --weights, not both")
+    if tile < 8:
+        raise typer.BadParameter("--tile must be at least 8", param_hint="--tile")
+    try:
+        path = fetch_weights(weights) if weights else resolve(scale, model)
+        net = load_model(path, "cpu")
+        if net.cfg.scale != scale:
+            raise WeightsError(f"{path} is an x{net.cfg.scale} model, but x{scale} was asked for")
+        export_file(net, output, sha256(Path(path)), tile)
+    except WeightsError as e:
+        console.print(f"[red]error:[/] {e}")
+        raise typer.Exit(1) from None
+    except BackendError as e:
+        console.print(f"[red]error:[/] {escape(str(e))}")
+        raise typer.Exit(2) from None
+    console.print(f"wrote {output} (x{scale}, {Path(path).name}); {RECIPE}")
 
 
 def _register_upscale() -> None:

@@ -7,122 +7,35 @@ error, 130 interrupted (the summary so far is still printed and the JSON still w
 
 from __future__ import annotations
 
-import json
-import sys
-import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 
-from .imageio import list_images
-from .options import ENSEMBLE_HELP, Device, ModelName
-from .upscale import DEFAULT_MAX_PIXELS, FORMATS, UpscaleError, get_model, pick_device, upscale_file
+from .backends import BACKENDS, BackendError
+from .batch import FORMAT_EXT, Options, plan, rank_device, run_batch
+from .options import ENSEMBLE_HELP, BackendName, Device, ModelName
+from .upscale import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_PNG_LEVEL,
+    PRECISIONS,
+    get_model,
+    pick_device,
+    with_ensemble,
+    with_precision,
+)
 from .weights import WeightsError
 
-FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]
-
-
-@dataclass
-class Job:
-    """One planned conversion; ``error`` set means it fails before any work (bad input)."""
-
-    src: Path
-    dst: Path | None
-    error: str | None = None
-
-
-@dataclass
-class Tally:
-    records: list[dict[str, Any]] = field(default_factory=list)
-
-    def count(self, status: str) -> int:
-        return sum(r["status"] == status for r in self.records)
-
-    def summary(self, seconds: float) -> str:
-        return (
-            f"done {self.count('done')}, skipped {self.count('skipped')}, "
-            f"failed {self.count('failed')} ({seconds:.1f} s)"
-        )
+Precision = Literal["fp32", "fp16", "bf16"]
 
 
 def _usage(console: Console, msg: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {msg}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False)
     return typer.Exit(2)
-
-
-def _out_ext(src: Path, fmt: str) -> str:
-    if fmt == "same":
-        return src.suffix if src.suffix.lower() in FORMATS else ".png"
-    return FORMAT_EXT[fmt]
-
-
-def _named(src: Path, scale: int, fmt: str) -> str:
-    return f"{src.stem}_x{scale}{_out_ext(src, fmt)}"
-
-
-def plan(
-    inputs: list[Path], output: Path | None, scale: int, fmt: str, recursive: bool
-) -> list[Job]:
-    """Pair every input image with its output path.
-
-    One input file: ``-o`` is the output file (or a folder to put it in). Otherwise ``-o``
-    is a folder: files keep their names, folder trees are mirrored under it. Without
-    ``-o`` outputs go next to their inputs as ``NAME_xS.EXT``.
-    """
-    single = len(inputs) == 1 and not inputs[0].is_dir()
-    jobs: list[Job] = []
-    for inp in inputs:
-        if inp.is_dir():
-            found = list_images(inp, recursive)
-            if not found:
-                jobs.append(Job(inp, None, "is a directory with no images in it"))
-            for src in found:
-                if output is None:
-                    jobs.append(Job(src, src.with_name(_named(src, scale, fmt))))
-                else:
-                    rel = src.relative_to(inp).with_suffix(_out_ext(src, fmt))
-                    jobs.append(Job(src, output / rel))
-        elif not inp.exists():
-            jobs.append(Job(inp, None, "no such file"))
-        elif output is None:
-            jobs.append(Job(inp, inp.with_name(_named(inp, scale, fmt))))
-        elif single and not (output.is_dir() or str(output).endswith(("/", "\\"))):
-            jobs.append(Job(inp, output))
-        else:
-            jobs.append(Job(inp, output / _named(inp, scale, fmt)))
-    # Without -o, a re-run over a folder must not upscale last run's outputs again.
-    planned = {j.dst.resolve() for j in jobs if j.dst is not None}
-    return [j for j in jobs if j.src.resolve() not in planned or not j.src.is_file()]
-
-
-def _record(job: Job, status: str, error: str | None = None) -> dict[str, Any]:
-    return {
-        "input": str(job.src),
-        "output": str(job.dst) if job.dst else None,
-        "status": status,
-        "error": error,
-        "seconds": 0.0,
-        "size_in": None,
-        "size_out": None,
-    }
-
-
-def _progress(console: Console, quiet: bool, total: int) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=quiet or total < 2 or not console.is_terminal,
-        transient=True,
-    )
 
 
 def _validate(
@@ -135,6 +48,8 @@ def _validate(
     fmt: str,
     quality: int | None,
     max_pixels: int,
+    png_level: int,
+    precision: str,
 ) -> None:
     if scale not in (2, 3, 4):
         raise _usage(console, f"--scale must be 2, 3 or 4, not {scale}")
@@ -152,6 +67,10 @@ def _validate(
         raise _usage(console, "--quality must be between 1 and 100")
     if max_pixels < 1:
         raise _usage(console, "--max-pixels must be positive")
+    if not 0 <= png_level <= 9:
+        raise _usage(console, "--png-compression must be between 0 and 9")
+    if precision not in PRECISIONS:
+        raise _usage(console, f"--precision must be fp32, fp16 or bf16, not {precision!r}")
 
 
 def upscale_command(
@@ -174,6 +93,10 @@ def upscale_command(
         str | None, typer.Option("--weights", help="A .safetensors file or hf://REPO/FILE.")
     ] = None,
     device: Annotated[Device, typer.Option()] = "auto",
+    backend: Annotated[
+        BackendName, typer.Option(help="auto: torch on a GPU, the fastest exact installed "
+                                       "backend on a CPU.")
+    ] = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile side in LR pixels.")] = None,
     recursive: Annotated[bool, typer.Option("--recursive", help="Walk folders.")] = False,
     overwrite: Annotated[
@@ -191,17 +114,38 @@ def upscale_command(
     max_pixels: Annotated[
         int, typer.Option("--max-pixels", help="Refuse inputs with more pixels.")
     ] = DEFAULT_MAX_PIXELS,
+    png_level: Annotated[
+        int,
+        typer.Option(
+            "--png-compression", help="PNG zlib level 0-9: lower is faster, larger files."
+        ),
+    ] = DEFAULT_PNG_LEVEL,
+    precision: Annotated[
+        Precision, typer.Option("--precision", help="fp16/bf16: CUDA GPU only.")
+    ] = "fp32",
     ensemble: Annotated[bool, typer.Option("--ensemble", help=ENSEMBLE_HELP)] = False,
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
     console = Console(stderr=True, soft_wrap=True)
     fmt = fmt.lower()
-    _validate(console, scale, model, weights, device, tile, fmt, quality, max_pixels)
+    _validate(
+        console, scale, model, weights, device, tile, fmt, quality, max_pixels, png_level,
+        precision,
+    )  # fmt: skip
+    device = rank_device(device)
+    if precision != "fp32" and pick_device(device).type != "cuda":
+        raise _usage(console, f"--precision {precision} needs a CUDA GPU (this run is on "
+                     f"{pick_device(device).type}); use fp32")  # fmt: skip
     if output is not None and output.exists() and not output.is_dir():
         if len(inputs) > 1 or inputs[0].is_dir():
             raise _usage(console, f"{output} is a file; several inputs need an output folder")
+    if backend not in BACKENDS:
+        raise _usage(console, f"--backend must be {', '.join(BACKENDS)}, not {backend!r}")
     try:
-        net = get_model(scale, model, weights, device)
+        net = with_precision(get_model(scale, model, weights, device, backend=backend), precision)
+        net = with_ensemble(net, ensemble)
+    except BackendError as e:  # not installed, or not on this device: a usage error
+        raise _usage(console, str(e)) from None
     except (WeightsError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(1) from None
@@ -212,70 +156,8 @@ def upscale_command(
         raise typer.Exit(1) from None
 
     jobs = plan(inputs, output, scale, fmt, recursive)
-    tally = Tally()
-    t0 = time.perf_counter()
-    interrupted = False
-    try:
-        with _progress(console, quiet, len(jobs)) as bar:
-            task = bar.add_task("upscaling", total=len(jobs))
-            for job in jobs:
-                tally.records.append(
-                    _one(job, scale, net, tile, fmt, quality, max_pixels, overwrite, console, debug,
-                         ensemble)
-                )
-                bar.advance(task)
-    except KeyboardInterrupt:
-        interrupted = True
-    if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(tally.records, indent=1) + "\n")
-    if interrupted:
-        console.print(f"interrupted: {tally.summary(time.perf_counter() - t0)}", highlight=False)
-        raise typer.Exit(130)
-    if not quiet or tally.count("failed"):
-        console.print(tally.summary(time.perf_counter() - t0), highlight=False)
-    raise typer.Exit(1 if tally.count("failed") else 0)
-
-
-def _one(
-    job: Job,
-    scale: int,
-    net: Any,
-    tile: int | None,
-    fmt: str,
-    quality: int | None,
-    max_pixels: int,
-    overwrite: bool,
-    console: Console,
-    debug: bool,
-    ensemble: bool = False,
-) -> dict[str, Any]:
-    """Run one job; every failure becomes a record and a one-line message."""
-    error = job.error
-    if error is None and job.dst is not None:
-        if job.dst.resolve() == job.src.resolve():
-            error = "the output would overwrite the input"
-        elif job.dst.exists() and not overwrite:
-            return _record(job, "skipped", "output exists (use --overwrite)")
-    if error is None:
-        try:
-            assert job.dst is not None
-            pil_fmt = None if fmt == "same" else FORMATS[FORMAT_EXT[fmt]]
-            return upscale_file(
-                job.src, job.dst, scale, net, None, tile, pil_fmt, quality, max_pixels, ensemble
-            )
-        except UpscaleError as e:
-            error = str(e)
-            if debug:
-                traceback.print_exc(file=sys.stderr)
-        except KeyboardInterrupt:
-            raise
-        except Exception as e:  # a bug or a resource problem: still one line, go on
-            error = f"{type(e).__name__}: {e}"
-            if debug:
-                traceback.print_exc(file=sys.stderr)
-    console.print(f"[red]failed:[/red] {job.src}: {error}", highlight=False, soft_wrap=True)
-    return _record(job, "failed", error)
+    opts = Options(scale, tile, fmt, quality, png_level, max_pixels, overwrite, debug)
+    raise typer.Exit(run_batch(jobs, net, opts, console, json_path, quiet))
 
 
 __all__ = ["upscale_command", "plan"]

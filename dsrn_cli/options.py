@@ -10,6 +10,7 @@ from .model import CONFIGS
 from .weights import available
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
+BackendName = Literal["auto", "torch", "openvino", "onnxruntime"]
 _NAMES = tuple(sorted({name for name, _ in available()}))
 # The bundled files' configuration names, read from the weights folder at start-up.
 ModelName = Literal[_NAMES] if _NAMES else str  # type: ignore[valid-type]

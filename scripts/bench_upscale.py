@@ -1,91 +1,294 @@
-"""Benchmark ``dsrn_cli.upscale`` on a synthetic RGB image: peak RSS and output MP/s.
+"""Benchmark ``dsrn upscale`` end to end per backend, against an older commit, in one run.
 
-Each configuration runs in its own subprocess so peak RSS (``getrusage`` high-water
-mark, which never goes down) is measured per configuration. Not a test: on a laptop CPU
-a 2000x1500 x2 image with the paper model takes minutes.
+Input: a mosaic of the Set14 photos (built at run time from ../shared, never committed),
+2000x1500 LR for lite x2, smaller crops of it where the old code would take too long.
+For each config x scale it runs the real command, each in its own process (peak RSS from
+``wait4``, output MP/s from the wall time of the whole command, model load and PNG
+write included) for: the old commit (``--base``, checked out with ``git worktree`` and
+run with the same venv) and every installed backend. Outputs are compared pixel by pixel
+with ``--backend torch``. ``--tiles`` instead measures model-only MP/s per LR tile side
+(the overlap of ``receptive_radius`` pixels is paid per tile), which set the defaults.
 
-    python scripts/bench_upscale.py                      # lite and paper, 2000x1500, x2
-    python scripts/bench_upscale.py --configs lite --size 400x300 --tile 128
+    python scripts/bench_upscale.py --base 627427d --json docs/results/bench_upscale.json
+    python scripts/bench_upscale.py --tiles 128,192,256,384,512 --configs lite:2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SET14 = ROOT / ".." / "shared" / "data" / "test" / "Set14"
+# LR input size per config and scale: the full mosaic where the old code finishes in a few
+# minutes, crops of it elsewhere (the output MP/s of a tiled pass hardly depends on size).
+SIZES = {"lite:2": (2000, 1500), "lite:4": (1000, 750), "paper:2": (700, 525),
+         "paper:4": (350, 263)}  # fmt: skip
 
 
-def _rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def child(config: str, w: int, h: int, scale: int, tile: int | None, device: str) -> dict:
-    """One measurement, in this process."""
+def mosaic(w: int, h: int):
+    """The Set14 photos laid row by row (cycled) into a ``w x h`` RGB canvas."""
     import numpy as np
-    import torch
+    from PIL import Image
 
-    from dsrn_cli.upscale import get_model, upscale
+    photos = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(SET14.glob("*.png"))]
+    if not photos:
+        raise SystemExit(f"no Set14 images in {SET14}")
+    canvas = np.zeros((h, w, 3), dtype=np.uint8)
+    y = x = row_h = 0
+    i = 0
+    while y < h:
+        p = photos[i % len(photos)]
+        i += 1
+        ph, pw = min(p.shape[0], h - y), min(p.shape[1], w - x)
+        canvas[y : y + ph, x : x + pw] = p[:ph, :pw]
+        x += pw
+        row_h = max(row_h, ph)
+        if x >= w:
+            x, y, row_h = 0, y + row_h, 0
+    return canvas
 
-    net = get_model(scale, config, device=device)
-    rng = np.random.default_rng(0)
-    # Smooth gradients plus noise: a stand-in for a photo (content does not change speed).
-    yy, xx = np.mgrid[0:h, 0:w]
-    base = np.stack([xx * 255.0 / w, yy * 255.0 / h, (xx + yy) * 127.0 / (w + h)], axis=2)
-    img = np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8)
-    del base, xx, yy
-    rss_before = _rss_mib()
+
+def run(cmd: list[str], env: dict[str, str], cpu: list[float] | None = None
+        ) -> tuple[float, float, str]:
+    """Wall seconds and peak RSS (MiB) of one command; its stdout; CPU seconds into ``cpu``.
+
+    It runs in the folder of the code it imports (``python -m`` puts the working folder
+    first on sys.path, ahead of PYTHONPATH).
+    """
     t0 = time.perf_counter()
-    out = upscale(img, scale, model=net, tile=tile)
-    if torch.cuda.is_available():
-        torch.cuda.synchronize()
+    cwd = env["PYTHONPATH"].split(os.pathsep)[0]
+    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)  # fmt: skip
+    _, status, usage = os.wait4(p.pid, 0)
     sec = time.perf_counter() - t0
-    mp_out = out.shape[0] * out.shape[1] / 1e6
-    return {
-        "config": config,
-        "size_in": f"{w}x{h}",
-        "scale": scale,
-        "tile": tile,
-        "device": str(next(net.parameters()).device),
-        "threads": torch.get_num_threads(),
-        "seconds": round(sec, 2),
-        "mp_out_per_s": round(mp_out / sec, 4),
-        "rss_before_mib": round(rss_before),
-        "peak_rss_mib": round(_rss_mib()),
-    }
+    if cpu is not None:
+        cpu.append(usage.ru_utime + usage.ru_stime)
+    out, err = p.stdout.read(), p.stderr.read()
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({code}): {err.strip()[-500:]}")
+    return sec, usage.ru_maxrss / 1024, out
+
+
+def max_diff(a: Path, b: Path) -> int:
+    import numpy as np
+    from PIL import Image
+
+    x = np.asarray(Image.open(a), dtype=np.int16)
+    y = np.asarray(Image.open(b), dtype=np.int16)
+    return int(np.abs(x - y).max())
+
+
+def model_only(config: str, scale: int, backend: str, tile: int, repeat: int = 2) -> dict:
+    """In this process: best-of-``repeat`` seconds of one tile (core + overlap) residual."""
+    import numpy as np
+
+    from dsrn_cli.backends import TorchBackend, pick_backend
+    from dsrn_cli.upscale import get_model
+
+    net = get_model(scale, config, device="cpu")
+    if backend == "torch-nchw":
+        be = TorchBackend(net, channels_last=False)
+    else:
+        be = pick_backend(backend, net, "cpu")
+    side = tile + 2 * be.radius  # an interior tile: its core plus the overlap both sides
+    x = np.random.default_rng(0).random((side, side), dtype=np.float32)
+    be.residual(x[:64, :64])  # first-call setup outside the timing
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        be.residual(x)
+        best = min(best, time.perf_counter() - t0)
+    return {"config": config, "scale": scale, "backend": backend, "tile": tile,
+            "seconds": round(best, 3),
+            "core_mp_out_per_s": round((tile * scale) ** 2 / best / 1e6, 4),
+            "tile_mp_out_per_s": round((side * scale) ** 2 / best / 1e6, 4)}  # fmt: skip
+
+
+def model_only_child(env: dict[str, str], *args: str) -> dict:
+    cmd = [sys.executable, __file__, "--model-only", *args]
+    return json.loads(run(cmd, env)[2].strip().splitlines()[-1])
+
+
+def render(results: dict) -> str:
+    """The results as the markdown tables of docs/performance.md."""
+    lines = ["| model | LR input | runner | wall s | out MP/s | vs torch | vs base | CPU s "
+             "| CPU vs base | peak RSS MiB | max diff vs torch |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    if not results["end_to_end"]:
+        lines = []
+    for r in results["end_to_end"]:
+        lines.append(f"| {r['config']} x{r['scale']} | {r['size_in']} | {r['runner']} | "
+                     f"{r['seconds']} | {r['mp_out_per_s']} | {r.get('speedup_vs_torch', '-')}x | "
+                     f"{r.get('speedup_vs_base', '-')}x | {r.get('cpu_s', '-')} | "
+                     f"{r.get('cpu_speedup_vs_base', '-')}x | {r['peak_rss_mib']} | "
+                     f"{r.get('max_diff_vs_torch', '-')} |")  # fmt: skip
+    if results["model_only"]:
+        lines += ["", "| model | backend | tile (LR, + overlap) | s | out MP/s | vs torch NCHW |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+        for r in results["model_only"]:
+            ref = next(q for q in results["model_only"] if q["backend"] == "torch-nchw"
+                       and (q["config"], q["scale"]) == (r["config"], r["scale"]))
+            lines.append(f"| {r['config']} x{r['scale']} | {r['backend']} | {r['tile']} | "
+                         f"{r['seconds']} | {r['tile_mp_out_per_s']} | "
+                         f"{ref['seconds'] / r['seconds']:.2f}x |")  # fmt: skip
+    if results["conversion"]:
+        lines += ["", "| model | backend | first run (convert + compile) s | second run s |",
+                  "|---|---|---|---|"]
+        lines += [f"| {r['config']} x{r['scale']} | {r['backend']} | {r['cold_s']} | "
+                  f"{r['warm_s']} |" for r in results["conversion"]]  # fmt: skip
+    if results["tiles"]:
+        lines += ["", "| model | backend | LR tile | s per tile | kept out MP/s |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['config']} x{r['scale']} | {r['backend']} | {r['tile']} | "
+                  f"{r['seconds']} | {r['core_mp_out_per_s']} |" for r in results["tiles"]]
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--configs", default="lite,paper")
-    ap.add_argument("--size", default="2000x1500", help="input WxH")
-    ap.add_argument("--scale", type=int, default=2)
-    ap.add_argument("--tile", type=int, default=None, help="LR tile side (default: auto)")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--configs", default="lite:2,paper:2,lite:4,paper:4")
+    ap.add_argument("--base", default=None, help="git commit to compare with (e.g. 627427d)")
+    ap.add_argument("--backends", default=None, help="default: every installed one")
+    ap.add_argument("--tiles", default=None, help="only model-only MP/s for these tile sides")
+    ap.add_argument("--tile", type=int, default=None,
+                    help="LR tile side of the model-only rows (default: 256 lite, 128 paper)")
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the end-to-end set this many times, interleaved; keep the best")
+    ap.add_argument("--skip-model-only", action="store_true")
+    ap.add_argument("--shrink", type=int, default=1, help="divide the input sizes (smoke runs)")
+    ap.add_argument("--render", type=Path, default=None, help="print a --json file as tables")
+    ap.add_argument("--model-only", nargs=4, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
-    w, h = (int(v) for v in a.size.lower().split("x"))
-    if a.child:
-        print(json.dumps(child(a.child, w, h, a.scale, a.tile, a.device)))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the clean-up on kill
+    if a.render:
+        print(render(json.loads(a.render.read_text())))
         return
-    for config in a.configs.split(","):
-        cmd = [sys.executable, __file__, "--child", config, "--size", a.size,
-               "--scale", str(a.scale), "--device", a.device]  # fmt: skip
-        if a.tile:
-            cmd += ["--tile", str(a.tile)]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode:
-            print(f"{config}: failed\n{res.stderr.strip()}", file=sys.stderr)
-            continue
-        r = json.loads(res.stdout.strip().splitlines()[-1])
-        print(
-            f"{r['config']:6s} {r['size_in']} x{r['scale']} on {r['device']} "
-            f"({r['threads']} threads, tile {r['tile'] or 'auto'}): {r['seconds']} s, "
-            f"{r['mp_out_per_s']} MP/s out, peak RSS {r['peak_rss_mib']} MiB "
-            f"(before upscale {r['rss_before_mib']} MiB)"
-        )
+    if a.model_only:
+        config, scale, backend, tile = a.model_only
+        print(json.dumps(model_only(config, int(scale), backend, int(tile))))
+        return
+
+    sys.path.insert(0, str(ROOT))
+    from dsrn_cli.backends import installed
+
+    names = a.backends.split(",") if a.backends else [
+        b for b in ("torch", "openvino", "onnxruntime") if installed(b)]  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix="dsrn-bench-"))
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DSRN_CACHE=str(work / "cache"))
+    results: dict = {"tiles": [], "model_only": [], "end_to_end": [], "conversion": []}
+
+    def save() -> None:
+        if a.json:
+            a.json.parent.mkdir(parents=True, exist_ok=True)
+            a.json.write_text(json.dumps(results, indent=1) + "\n")
+
+    configs = [(c.split(":")[0], int(c.split(":")[1])) for c in a.configs.split(",")]
+    if a.tiles:
+        for config, scale in configs:
+            for b in names:
+                for t in (int(v) for v in a.tiles.split(",")):
+                    r = model_only_child(env, config, str(scale), b, str(t))
+                    results["tiles"].append(r)
+                    print(f"tile {config} x{scale} {b:12s} {t:4d}: {r['seconds']:7.3f} s, "
+                          f"{r['core_mp_out_per_s']:.4f} MP/s of kept output", flush=True)
+                    save()
+        return
+
+    base_env = None
+    if a.base:
+        base_dir = work / "base"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q",
+                        str(base_dir), a.base], check=True)  # fmt: skip
+        base_env = dict(env, PYTHONPATH=str(base_dir))
+    try:
+        for config, scale in [] if a.skip_model_only else configs:
+            tile = a.tile or (256 if config == "lite" else 128)
+            for b in ["torch-nchw", *names]:
+                r = model_only_child(env, config, str(scale), b, str(tile))
+                results["model_only"].append(r)
+                print(f"model-only {config} x{scale} {b:12s} tile {tile}: "
+                      f"{r['tile_mp_out_per_s']:.4f} MP/s", flush=True)
+            save()
+        for config, scale in configs:
+            w, h = (v // a.shrink for v in SIZES[f"{config}:{scale}"])
+            src = work / f"mosaic_{w}x{h}.png"
+            if not src.exists():
+                from PIL import Image
+
+                Image.fromarray(mosaic(w, h)).save(src)
+            runs = [(b, env, ["--backend", b]) for b in names]
+            if base_env is not None:
+                runs.insert(0, (f"base {a.base}", base_env, []))
+            outs: dict[str, Path] = {}
+            for label, e, extra in [r for _ in range(a.rounds) for r in runs]:
+                if extra and extra[1] != "torch":  # convert into an empty cache, then again
+                    code = (f"import time, {extra[1]}; from dsrn_cli.upscale import get_model; "
+                            f"get_model({scale}, {config!r}, device='cpu'); t=time.time(); "
+                            f"get_model({scale}, {config!r}, device='cpu', backend={extra[1]!r});"
+                            " print(time.time()-t)")  # fmt: skip
+                    e_cold = dict(e, DSRN_CACHE=str(work / f"cold-{config}{scale}{extra[1]}"))
+                    cold = float(run([sys.executable, "-c", code], e_cold)[2].split()[-1])
+                    warm = float(run([sys.executable, "-c", code], e_cold)[2].split()[-1])
+                    results["conversion"].append({"config": config, "scale": scale,
+                                                  "backend": extra[1], "cold_s": round(cold, 2),
+                                                  "warm_s": round(warm, 2)})  # fmt: skip
+                dst = work / f"out_{config}_{scale}_{label.split()[0]}.png"
+                cmd = [sys.executable, "-m", "dsrn_cli", "upscale", str(src), "-s", str(scale),
+                       "--model", config, "--device", "cpu", "-o", str(dst), "--overwrite",
+                       "-q", *extra]  # fmt: skip
+                cpu: list[float] = []
+                sec, rss, _ = run(cmd, e, cpu)
+                outs[label] = dst
+                mp = w * h * scale * scale / 1e6
+                print(f"e2e {config} x{scale} {w}x{h} {label:16s}: {sec:7.1f} s, "
+                      f"{mp / sec:.4f} MP/s, CPU {cpu[0]:.1f} s, peak RSS {rss:.0f} MiB",
+                      flush=True)  # fmt: skip
+                old = next((r for r in results["end_to_end"] if r["runner"] == label
+                            and (r["config"], r["scale"]) == (config, scale)), None)
+                row = {"config": config, "scale": scale, "runner": label,
+                       "size_in": f"{w}x{h}", "seconds": round(sec, 2),
+                       "mp_out_per_s": round(mp / sec, 4), "cpu_s": round(cpu[0], 2),
+                       "peak_rss_mib": round(rss)}  # fmt: skip
+                if old is None:
+                    results["end_to_end"].append(row)
+                else:  # best of the rounds, each measure on its own
+                    for k in ("seconds", "cpu_s"):
+                        old[k] = min(old[k], row[k])
+                    old["mp_out_per_s"] = round(mp / old["seconds"], 4)
+                    old["peak_rss_mib"] = max(old["peak_rss_mib"], row["peak_rss_mib"])
+                save()
+            ref = outs.get("torch")
+            for row in results["end_to_end"]:
+                if (row["config"], row["scale"]) == (config, scale) and ref is not None:
+                    row["max_diff_vs_torch"] = max_diff(outs[row["runner"]], ref)
+                    torch_row = next(r for r in results["end_to_end"] if r["runner"] == "torch"
+                                     and (r["config"], r["scale"]) == (config, scale))
+                    row["speedup_vs_torch"] = round(torch_row["seconds"] / row["seconds"], 2)
+                    row["cpu_speedup_vs_torch"] = round(torch_row["cpu_s"] / row["cpu_s"], 2)
+                    if base_env is not None:
+                        base_row = next(r for r in results["end_to_end"]
+                                        if r["runner"].startswith("base")
+                                        and (r["config"], r["scale"]) == (config, scale))
+                        row["speedup_vs_base"] = round(base_row["seconds"] / row["seconds"], 2)
+                        row["cpu_speedup_vs_base"] = round(base_row["cpu_s"] / row["cpu_s"], 2)
+            for p in outs.values():
+                p.unlink(missing_ok=True)
+            save()
+    finally:
+        if base_env is not None:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                            str(work / "base")], check=False)  # fmt: skip
+    print(render(results))
 
 
 if __name__ == "__main__":

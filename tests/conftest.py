@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads during tests
+# Converted backend graphs go to a throwaway cache, not the user's.
+os.environ.setdefault("DSRN_CACHE", tempfile.mkdtemp(prefix="dsrn-test-cache-"))
 
 SHARED = Path(os.environ.get("DSRN_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
 DATA = SHARED / "data"

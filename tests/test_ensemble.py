@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
+from dsrn_cli.backends import TorchBackend
 from dsrn_cli.bench import evaluate
 from dsrn_cli.ensemble import VIEWS, backward, ensemble, forward
 from dsrn_cli.imageio import list_images
 from dsrn_cli.model import DSRN, DSRNConfig
-from dsrn_cli.tiling import upscale_luma, upscale_luma_tiled
-from dsrn_cli.upscale import upscale
+from dsrn_cli.tiling import upscale_luma
+from dsrn_cli.upscale import upscale, with_ensemble
 
 RNG = np.random.default_rng(1)
 
@@ -80,16 +81,9 @@ def test_ensemble_per_tile_equals_whole_image(tiny: DSRN) -> None:
     """Tiles carry the receptive-field margin, so ensembling each tile (where a backend
     runs) equals ensembling the whole plane."""
     y = RNG.random((40, 52)).astype(np.float32)
-    whole = ensemble(lambda a: upscale_luma(tiny, a, 2, "cpu", tile=1000), y)
-
-    class PerTile(torch.nn.Module):
-        cfg = tiny.cfg
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            run = lambda a: tiny(torch.from_numpy(a)[None, None])[0, 0].numpy()  # noqa: E731
-            return torch.from_numpy(ensemble(run, x[0, 0].numpy()))[None, None]
-
-    tiled = upscale_luma_tiled(PerTile(), y, 2, 16, "cpu")
+    be = TorchBackend(tiny)
+    whole = ensemble(lambda a: upscale_luma(be, a, tile=1000), y)
+    tiled = upscale_luma(with_ensemble(be), y, tile=16)
     assert np.abs(whole - tiled).max() * 255 <= 1e-3
 
 
@@ -106,7 +100,7 @@ def test_api_ensemble_tiled_equals_untiled_and_differs_from_plain(tiny: DSRN) ->
 def test_api_ensemble_is_the_rounded_mean_on_gray(tiny: DSRN) -> None:
     img = RNG.integers(0, 256, (20, 26), dtype=np.uint8)
     y = img.astype(np.float32) / 255.0
-    views = [inv(upscale_luma(tiny, np.ascontiguousarray(t(y)), 2, "cpu")) for t, inv in GROUP]
+    views = [inv(upscale_luma(TorchBackend(tiny), np.ascontiguousarray(t(y)))) for t, inv in GROUP]
     want = np.clip(np.floor(np.mean(views, axis=0) * 255.0 + 0.5), 0, 255)
     got = upscale(img, 2, model=tiny, ensemble=True).astype(np.float64)
     assert np.abs(got - want).max() <= 1 and np.mean(got != want) < 0.01

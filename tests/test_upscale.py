@@ -12,9 +12,10 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
+from dsrn_cli.backends import TorchBackend
 from dsrn_cli.cli_upscale import upscale_command
 from dsrn_cli.model import DSRN, DSRNConfig
-from dsrn_cli.tiling import upscale_luma, upscale_luma_tiled
+from dsrn_cli.tiling import iter_rows, upscale_luma
 from dsrn_cli.upscale import UpscaleError, get_model, upscale, upscale_file
 
 RNG = np.random.default_rng(0)
@@ -47,10 +48,13 @@ def test_tiled_equals_untiled_small_model() -> None:
     torch.manual_seed(0)
     net = DSRN(DSRNConfig(scale=2, c_lr=8, c_hr=8, c_first=8, steps=2)).eval()
     y = RNG.random((80, 96)).astype(np.float32)
-    whole = upscale_luma(net, y, 2, "cpu", tile=1000)
-    tiled = upscale_luma_tiled(net, y, 2, 24, "cpu")
+    whole = upscale_luma(TorchBackend(net), y, tile=1000)
+    tiled = upscale_luma(TorchBackend(net), y, tile=24)
     assert tiled.shape == (160, 192)
     assert np.abs(whole - tiled).max() * 255 <= 1e-3
+    strips = list(iter_rows(TorchBackend(net), y, tile=24))
+    assert [(a, b) for a, b, _ in strips] == [(0, 48), (48, 96), (96, 144), (144, 160)]
+    assert np.array_equal(np.concatenate([rows for _, _, rows in strips]), tiled)
 
 
 def test_tiled_equals_untiled_lite(lite: DSRN) -> None:
@@ -141,6 +145,10 @@ def test_batch_reports_and_skips(cli: typer.Typer, tmp_path: Path) -> None:
     (src / "bad.png").unlink()
     r = _run(cli, *args, "--recursive")
     assert r.exit_code == 0 and "done 0, skipped 1, failed 0" in r.output, r.output
+    assert r.output.count("1 skipped: output exists — use --overwrite") == 1, r.output
+    r = _run(cli, *args, "--recursive", "--overwrite")
+    assert r.exit_code == 0 and "done 1, skipped 0" in r.output, r.output
+    assert "use --overwrite" not in r.output
 
 
 def test_api_and_cli_agree(lite: DSRN, cli: typer.Typer, tmp_path: Path) -> None:
@@ -165,21 +173,25 @@ def test_usage_errors(cli: typer.Typer, tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_cleanly(cli: typer.Typer, tmp_path: Path, monkeypatch) -> None:
+    from dsrn_cli import batch
+
     for n in "abc":
         _img().save(tmp_path / f"{n}.png")
     calls = []
+    real = batch.render
 
-    def fake(src: Path, dst: Path, *a, **k) -> dict:
-        calls.append(src)
+    def fake(*a, **k):
+        calls.append(a)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        Image.open(src).save(dst)
-        return {"input": str(src), "output": str(dst), "status": "done", "error": None}
+        return real(*a, **k)
 
-    monkeypatch.setattr("dsrn_cli.cli_upscale.upscale_file", fake)
+    monkeypatch.setattr("dsrn_cli.batch.render", fake)
     r = _run(cli, str(tmp_path), "-s", "2", "--model", "lite", "--device", "cpu")
     assert r.exit_code == 130 and "interrupted: done 1, skipped 0, failed 0" in r.output
     assert len(calls) == 2
+    assert (tmp_path / "a_x2.png").is_file() and not (tmp_path / "b_x2.png").exists()
+    assert not list(tmp_path.glob(".*.part"))
 
 
 def test_no_partial_output_on_crash(lite: DSRN, tmp_path: Path, monkeypatch) -> None:
@@ -192,3 +204,18 @@ def test_no_partial_output_on_crash(lite: DSRN, tmp_path: Path, monkeypatch) -> 
     with pytest.raises(KeyboardInterrupt):
         upscale_file(tmp_path / "a.png", tmp_path / "o.png", 2, lite)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+def test_outputs_get_the_umask_mode(lite: DSRN, tmp_path: Path) -> None:
+    import os
+
+    _img().save(tmp_path / "a.png")
+    old = os.umask(0o022)
+    try:
+        upscale_file(tmp_path / "a.png", tmp_path / "o.png", 2, lite)
+        os.umask(0o027)
+        upscale_file(tmp_path / "a.png", tmp_path / "p.png", 2, lite)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "o.png").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "p.png").stat().st_mode & 0o777 == 0o640

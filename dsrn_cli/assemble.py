@@ -1,0 +1,233 @@
+"""Assemble the upscaled image strip by strip, directly in its final dtype.
+
+The network's luma arrives one tile row at a time (``tiling.iter_rows``); chroma and
+alpha get MATLAB bicubic for just the rows of each strip (computed from the LR rows its
+taps reach, ``resize.contributions``), then YCbCr -> RGB, the single rounding and clip.
+No full-size float plane ever exists: memory is the input, the LR luma, one tile row of
+luma, one strip of temporaries and the uint8/uint16 result.
+
+On the CPU the numbers are the numpy float64 pipeline's, element for element (every step
+is per pixel or per image row, so how rows are grouped does not change a value); on an
+accelerator the same steps run in torch float32 on the device (within one grey level),
+and only the final integers travel back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from .backends import Backend, as_backend
+from .color import rgb_to_ycbcr, rgb_to_ycbcr_torch, ycbcr_to_rgb, ycbcr_to_rgb_torch
+from .model import DSRN
+from .resize import contributions
+from .tiling import iter_rows
+
+STRIP = 64  # output rows per strip (bounds the float temporaries to STRIP full rows)
+# LR tile for x4 on a CPU. A tile's activations grow with its HR area (16x the LR area at
+# x4), and they are most of the process's memory: the backends' CPU tile (256) needs
+# ~2 GB at x4 with OpenVINO, 80 keeps a 61 MP output under 1.2 GB (README, issue 8).
+X4_CPU_TILE = 80
+
+
+def pick_tile(be: Backend, tile: int | None) -> int | None:
+    """The tile asked for, else the backend's default, capped at ``X4_CPU_TILE`` for x4
+    on a CPU (None: the backend decides)."""
+    if tile is None and be.scale == 4 and be.device.type == "cpu":
+        return min(be.default_tile, X4_CPU_TILE)
+    return tile
+
+
+def _rechunk(bands: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
+    """Regroup row bands of any height into strips of ``n`` rows (the last may be short)."""
+    buf: list[np.ndarray] = []
+    have = 0
+    for band in bands:
+        buf.append(band)
+        have += band.shape[0]
+        while have >= n:
+            cat = np.concatenate(buf) if len(buf) > 1 else buf[0]
+            yield cat[:n]
+            rest = cat[n:]
+            buf, have = ([rest] if len(rest) else []), len(rest)
+    if have:
+        yield np.concatenate(buf) if len(buf) > 1 else buf[0]
+
+
+def _resize_rows(
+    rows: Callable[[int, int], np.ndarray], h: int, w: int, scale: int, a: int, b: int
+) -> np.ndarray:
+    """Rows ``[a, b)`` of ``resize.imresize(lr, scale=scale)`` for a float64 ``h x w x C``
+    image whose LR rows ``[lo, hi)`` ``rows(lo, hi)`` returns (only those the taps reach).
+
+    The same taps, weights and summation order as the whole-image resize (rows first,
+    then columns), so every value is bit-identical to it.
+    """
+    idx, wt = contributions(h, h * scale, float(scale))
+    idx, wt = idx[a:b], wt[a:b]
+    lo = int(idx.min())
+    lr = rows(lo, int(idx.max()) + 1)
+    acc = np.zeros((b - a,) + lr.shape[1:], dtype=np.float64)
+    for k in range(idx.shape[1]):
+        acc += wt[:, k, None, None] * lr[idx[:, k] - lo]
+    idx, wt = contributions(w, w * scale, float(scale))
+    src = np.moveaxis(acc, 1, 0)
+    out = np.zeros((w * scale,) + src.shape[1:], dtype=np.float64)
+    for k in range(idx.shape[1]):
+        out += wt[:, k, None, None] * src[idx[:, k]]
+    return np.moveaxis(out, 0, 1)
+
+
+def _finish(x: np.ndarray, peak: float, dtype: np.dtype) -> np.ndarray:
+    """The single rounding (half up, as MATLAB) and clip of the pipeline, in place."""
+    x = np.asarray(x, dtype=np.float32)
+    if peak != 255.0:
+        x *= np.float32(peak / 255.0)
+    x += np.float32(0.5)
+    np.floor(x, out=x)
+    np.clip(x, 0, peak, out=x)
+    return x.astype(dtype)
+
+
+def iter_strips(
+    net: Backend | DSRN, arr: np.ndarray, scale: int, tile: int | None = None
+) -> Iterator[np.ndarray]:
+    """Yield the upscaled ``arr`` (uint8/uint16, any layout ``upscale_array`` takes) as
+    consecutive strips of ``STRIP`` output rows, each already in ``arr``'s dtype.
+
+    The per-pixel work runs where the backend runs: numpy on a CPU, torch on a GPU."""
+    be = as_backend(net)
+    if be.scale != scale:
+        raise ValueError(f"the model is x{be.scale}, but x{scale} was asked for")
+    peak = 255.0 if arr.dtype == np.uint8 else 65535.0
+    if be.device.type == "cpu":
+        return _strips_numpy(be, arr, scale, tile, peak)
+    return _strips_torch(be, arr, scale, tile, peak, be.device)
+
+
+def _luma_bands(be: Backend, y255: np.ndarray, tile: int | None) -> Iterator[np.ndarray]:
+    """The network's luma on 0..255 (float32, unrounded), one tile row at a time."""
+    y = (np.asarray(y255, dtype=np.float32) / 255.0).astype(np.float32)
+    for _, _, band in iter_rows(be, y, pick_tile(be, tile)):
+        band *= np.float32(255.0)
+        yield band
+
+
+def _strips_numpy(
+    net: Backend, arr: np.ndarray, scale: int, tile: int | None, peak: float
+) -> Iterator[np.ndarray]:
+    """Only ``arr`` and the LR luma stay whole; every other plane is made per strip from
+    the LR rows it needs (per-row arithmetic, so the values are the whole image's)."""
+    h, w = arr.shape[:2]
+    a3 = arr if arr.ndim == 3 else arr[:, :, None]
+    n = a3.shape[2]
+    colors = 3 if n >= 3 else 1
+
+    def lr(lo: int, hi: int, c0: int, c1: int) -> np.ndarray:
+        return a3[lo:hi, :, c0:c1].astype(np.float32) * np.float32(255.0 / peak)  # 0..255
+
+    def chroma(lo: int, hi: int) -> np.ndarray:
+        return rgb_to_ycbcr(lr(lo, hi, 0, 3))[..., 1:]
+
+    def alpha(lo: int, hi: int) -> np.ndarray:
+        return lr(lo, hi, colors, n).astype(np.float64)
+
+    if colors == 3:
+        luma = np.empty((h, w), dtype=np.float32)
+        for r in range(0, h, STRIP):
+            luma[r : r + STRIP] = rgb_to_ycbcr(lr(r, r + STRIP, 0, 3))[..., 0]
+    else:
+        luma = lr(0, h, 0, 1)[..., 0]
+    row = 0
+    for y in _rechunk(_luma_bands(net, luma, tile), STRIP):
+        a, b = row, row + y.shape[0]
+        row = b
+        if colors == 3:
+            c = _resize_rows(chroma, h, w, scale, a, b).astype(np.float32)
+            up = np.empty(y.shape + (3,), dtype=np.float32)
+            up[...] = ycbcr_to_rgb(np.concatenate([y[:, :, None], c], axis=2))
+        else:
+            up = y if arr.ndim == 2 else y[:, :, None]
+        if n > colors:
+            up = np.concatenate([up, _resize_rows(alpha, h, w, scale, a, b).astype(np.float32)], 2)
+        yield _finish(up, peak, arr.dtype)
+
+
+# ----------------------------------------------------------------- on the accelerator
+
+
+def _resize_rows_torch(lr: torch.Tensor, scale: int, a: int, b: int) -> torch.Tensor:
+    """Rows ``[a, b)`` of the MATLAB bicubic of ``C x H x W`` ``lr``, on its device."""
+    h, w = lr.shape[-2:]
+    out = lr
+    for dim, n, lo, hi in ((1, h, a, b), (2, w, 0, w * scale)):
+        idx, wt = contributions(n, n * scale, float(scale))
+        idx_t = torch.as_tensor(idx[lo:hi], device=lr.device)
+        wt_t = torch.as_tensor(wt[lo:hi], device=lr.device, dtype=lr.dtype)
+        shape = [1, 1, 1]
+        shape[dim] = hi - lo
+        acc = None
+        for k in range(idx.shape[1]):
+            term = out.index_select(dim, idx_t[:, k]) * wt_t[:, k].reshape(shape)
+            acc = term if acc is None else acc + term
+        out = acc
+    return out
+
+
+def _strips_torch(
+    net: Backend,
+    arr: np.ndarray,
+    scale: int,
+    tile: int | None,
+    peak: float,
+    device: torch.device,
+) -> Iterator[np.ndarray]:
+    """The same steps in torch float32 where the model runs; only integers come back."""
+    a3 = arr if arr.ndim == 3 else arr[:, :, None]
+    ints = a3 if a3.dtype == np.uint8 else a3.astype(np.int32)  # torch lacks uint16 ops
+    src = torch.from_numpy(np.ascontiguousarray(ints)).to(device)  # integers travel
+    x = src.permute(2, 0, 1).float() * (255.0 / peak)  # C x H x W on 0..255
+    n = x.shape[0]
+    color, alpha = (x[:3], x[3:]) if n >= 3 else (x[:1], x[1:])
+    chroma = None
+    if color.shape[0] == 3:
+        ycc = rgb_to_ycbcr_torch(color)
+        luma, chroma = ycc[0], ycc[1:].contiguous()
+    else:
+        luma = color[0]
+    alpha = alpha.contiguous() if alpha.shape[0] else None
+    luma_np = luma.cpu().numpy()
+    del src, x, color, luma
+    out_dtype = torch.uint8 if arr.dtype == np.uint8 else torch.int32
+    row = 0
+    for y in _rechunk(_luma_bands(net, luma_np, tile), STRIP):
+        a, b = row, row + y.shape[0]
+        row = b
+        yt = torch.from_numpy(y).to(device)[None]
+        if chroma is not None:
+            up = ycbcr_to_rgb_torch(torch.cat([yt, _resize_rows_torch(chroma, scale, a, b)]))
+        else:
+            up = yt
+        if alpha is not None:
+            up = torch.cat([up, _resize_rows_torch(alpha, scale, a, b)])
+        if peak != 255.0:
+            up = up * (peak / 255.0)
+        up = torch.floor(up + 0.5).clamp_(0, peak).to(out_dtype)
+        strip = up.permute(1, 2, 0).contiguous().cpu().numpy()
+        strip = strip.astype(arr.dtype, copy=False)
+        yield strip[..., 0] if arr.ndim == 2 else strip
+
+
+def assemble(
+    net: Backend | DSRN, arr: np.ndarray, scale: int, tile: int | None = None
+) -> np.ndarray:
+    """The whole upscaled array, filled strip by strip (the array API's path)."""
+    h, w = arr.shape[:2]
+    out = np.empty((h * scale, w * scale) + arr.shape[2:], dtype=arr.dtype)
+    row = 0
+    for strip in iter_strips(net, arr, scale, tile):
+        out[row : row + strip.shape[0]] = strip
+        row += strip.shape[0]
+    return out

@@ -1,0 +1,332 @@
+"""Inference backends: one small interface over torch, OpenVINO and ONNX Runtime.
+
+A :class:`Backend` maps a tile of LR luma (``h x w`` float32 in [0, 1], any size) to the
+network's residual (``sh x sw`` float32) with :meth:`Backend.residual`, or to the SR luma
+with :meth:`Backend.sr`. Only ``model.residual`` is ever exported; the MATLAB bicubic base
+is added outside the graph by the same torch code (:func:`bicubic_base`) for every
+backend, so all backends give the same pixels up to float rounding inside the network.
+
+The network zero-pads every layer at the tile border, so a tile must never be padded up
+to a fixed shape: OpenVINO and ONNX Runtime get graphs with dynamic H and W.
+
+Converted graphs live in the user cache under a key made of the weights' sha256 (of the
+config and every tensor), the exporter and runtime versions; each entry records the
+sha256 of its files and is rebuilt when a file is missing or does not match. OpenVINO's
+compiled blobs go into the same entry (its ``CACHE_DIR``). OpenVINO always compiles at
+f32: its default precision on CPUs with bf16 units changes pixels by up to ~2 levels.
+
+``pick_backend("auto", ...)``: torch on CUDA/MPS; on a CPU the fastest exact backend
+installed, in the order of :data:`AUTO_ORDER` (measured in docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .model import DSRN, DSRNConfig, receptive_radius
+from .resize import imresize_torch
+
+BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
+AUTO_ORDER = ("openvino", "onnxruntime", "torch")  # fastest exact first, on a CPU
+HINTS = {
+    "openvino": 'pip install "dsrn[openvino]"',
+    "onnxruntime": 'pip install "dsrn[onnx]"',
+    "onnx": 'pip install "dsrn[onnx]"',
+}
+CACHE_FORMAT = 2  # bump when what goes into a cache entry changes
+
+
+class BackendError(RuntimeError):
+    """A backend cannot be used here (not installed, wrong device); one line for users."""
+
+
+def bicubic_base(lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The residual's base: MATLAB bicubic of the LR luma, outside every exported graph."""
+    return imresize_torch(lr, scale)
+
+
+class Backend:
+    """Runs one DSRN on LR luma tiles. Subclasses implement :meth:`residual`.
+
+    ``default_tile`` is the LR tile side measured fastest for this runtime on this kind
+    of device (scripts/bench_upscale.py, docs/performance.md): larger tiles waste less
+    on the ``radius``-pixel overlap, smaller ones stay in cache and use less memory.
+    """
+
+    name = "?"
+    default_tile = 256
+
+    def __init__(self, cfg: DSRNConfig) -> None:
+        self.cfg = cfg
+        self.scale = cfg.scale
+        self.radius = receptive_radius(cfg)  # LR pixels of context a tile needs per side
+        self.device = torch.device("cpu")
+
+    def residual(self, lr: np.ndarray) -> np.ndarray:
+        """``h x w`` float32 LR luma in [0, 1] -> ``sh x sw`` float32 residual."""
+        raise NotImplementedError
+
+    def sr(self, lr: np.ndarray) -> np.ndarray:
+        """``h x w`` float32 LR luma -> ``sh x sw`` float32 SR luma (base + residual)."""
+        x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))
+        out = bicubic_base(x, self.scale).numpy()
+        out += self.residual(lr)
+        return out
+
+    def __repr__(self) -> str:
+        return f"<{self.name} backend, x{self.scale}, on {self.device}>"
+
+
+class TorchBackend(Backend):
+    """The PyTorch model as is; channels_last on a CPU (about 2x faster with oneDNN)."""
+
+    name = "torch"
+
+    def __init__(
+        self,
+        model: DSRN,
+        device: torch.device | str | None = None,
+        channels_last: bool | None = None,
+    ) -> None:
+        super().__init__(model.cfg)
+        self.device = torch.device(device) if device else next(model.parameters()).device
+        cpu = self.device.type == "cpu"
+        self.channels_last = cpu if channels_last is None else channels_last
+        gpu = {"cuda": 512, "mps": 384}
+        self.default_tile = gpu.get(self.device.type) or _cpu_tile("torch", self.scale)
+        net = model
+        if self.channels_last:  # a private copy: the caller's model keeps its layout
+            net = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        self.model = net.to(self.device).eval()
+
+    def _input(self, lr: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))[None, None]
+        x = x.to(self.device)
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    @torch.no_grad()
+    def residual(self, lr: np.ndarray) -> np.ndarray:
+        return self.model.residual(self._input(lr))[0, 0].float().cpu().numpy()
+
+    @torch.no_grad()
+    def sr(self, lr: np.ndarray) -> np.ndarray:
+        x = self._input(lr)  # base and residual on the device, one copy back
+        return (bicubic_base(x, self.scale) + self.model.residual(x))[0, 0].float().cpu().numpy()
+
+
+class OpenVINOBackend(Backend):
+    """OpenVINO on the CPU, from the cached ONNX graph, compiled at f32 (exact)."""
+
+    name = "openvino"
+
+    def __init__(self, model: DSRN) -> None:
+        super().__init__(model.cfg)
+        ov = _import("openvino")
+        self.default_tile = _cpu_tile("openvino", self.scale)
+        entry = _entry(model, "openvino", ov.__version__, _to_openvino_ir)
+        core = ov.Core()
+        config = {"INFERENCE_PRECISION_HINT": "f32", "CACHE_DIR": str(entry / "ov_cache")}
+        try:
+            self.compiled = core.compile_model(str(entry / "model.xml"), "CPU", config)
+        except Exception:  # a damaged compiled blob that OpenVINO could not skip
+            shutil.rmtree(entry / "ov_cache", ignore_errors=True)
+            self.compiled = core.compile_model(str(entry / "model.xml"), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def residual(self, lr: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(lr, dtype=np.float32)[None, None]
+        self.request.infer({0: x})
+        return self.request.get_output_tensor(0).data[0, 0].copy()
+
+
+class OnnxRuntimeBackend(Backend):
+    """ONNX Runtime's CPU execution provider on the cached ONNX graph."""
+
+    name = "onnxruntime"
+
+    def __init__(self, model: DSRN) -> None:
+        super().__init__(model.cfg)
+        ort = _import("onnxruntime")
+        self.default_tile = _cpu_tile("onnxruntime", self.scale)
+        entry = _entry(model, "onnxruntime", ort.__version__)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3  # no warnings about dynamic shapes on stderr
+        self.session = ort.InferenceSession(
+            str(entry / "model.onnx"), opts, providers=["CPUExecutionProvider"]
+        )
+        self.input_name = self.session.get_inputs()[0].name
+
+    def residual(self, lr: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(lr, dtype=np.float32)[None, None]
+        return self.session.run(None, {self.input_name: x})[0][0, 0]
+
+
+# LR tile side per backend on a CPU at x2, from scripts/bench_upscale.py --tiles (see
+# docs/performance.md): the overlap (2 x 32 LR px) argues for large tiles, cache and RSS
+# for small ones. torch: 256 = 384 > 512; OpenVINO: 384 > 512 > 256; ONNX Runtime: 512 >
+# 384 by 7% at ~1.5x the activation memory, so 384. At x3/x4 the HR activations are 2-4x
+# larger per LR pixel: OpenVINO x4 measured 256 > 192 > 128, so 256 there.
+CPU_TILE = {"torch": 256, "openvino": 384, "onnxruntime": 384}
+CPU_TILE_X4 = 256
+
+
+def _cpu_tile(name: str, scale: int) -> int:
+    return CPU_TILE[name] if scale == 2 else min(CPU_TILE[name], CPU_TILE_X4)
+
+
+def _import(name: str):
+    """Import an optional runtime, or fail with a one-line install hint."""
+    try:
+        return __import__(name)
+    except ImportError:
+        raise BackendError(
+            f"the {name} backend is not installed; {HINTS[name]} "
+            "(or use --backend torch)"
+        ) from None
+
+
+def installed(name: str) -> bool:
+    """Whether backend ``name`` can be imported here (torch always can)."""
+    if name == "torch":
+        return True
+    try:
+        _import(name)
+    except BackendError:
+        return False
+    return True
+
+
+def weights_digest(model: DSRN) -> str:
+    """sha256 of the configuration and every tensor: what a converted graph depends on."""
+    h = hashlib.sha256(json.dumps(model.cfg.to_dict(), sort_keys=True).encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_root() -> Path:
+    from .datasets import cache_dir
+
+    return cache_dir() / "backends"
+
+
+def _file_sha(path: Path) -> str:
+    from .weights import sha256
+
+    return sha256(path)
+
+
+def _valid(entry: Path) -> bool:
+    """An entry is trusted only if its manifest lists files that all hash as recorded."""
+    try:
+        files = json.loads((entry / "manifest.json").read_text())["files"]
+        return bool(files) and all(_file_sha(entry / f) == d for f, d in files.items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _to_openvino_ir(folder: Path) -> list[str]:
+    """OpenVINO's own format beside the ONNX file: it loads several times faster."""
+    import openvino as ov
+
+    model = ov.convert_model(str(folder / "model.onnx"))
+    # save_model stores weights as fp16 by default, which moves pixels: keep f32.
+    ov.save_model(model, str(folder / "model.xml"), compress_to_fp16=False)
+    return ["model.xml", "model.bin"]
+
+
+def _entry(
+    model: DSRN, runtime: str, version: str, convert: Callable[[Path], list[str]] | None = None
+) -> Path:
+    """The cache folder of ``model`` for ``runtime``: ``model.onnx`` and what ``convert``
+    makes of it. Built (~1 s) when missing, stale or damaged."""
+    key = hashlib.sha256(
+        f"{CACHE_FORMAT}|{weights_digest(model)}|torch {torch.__version__}|{runtime} {version}"
+        .encode()
+    ).hexdigest()[:32]
+    entry = cache_root() / f"{runtime}-{key}"
+    if _valid(entry):
+        return entry
+    from .export import export_onnx
+
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".build-"))
+    try:
+        export_onnx(model, tmp / "model.onnx")
+        names = ["model.onnx"] + (convert(tmp) if convert else [])
+        manifest = {"files": {f: _file_sha(tmp / f) for f in names}, "runtime": runtime}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        shutil.rmtree(entry, ignore_errors=True)  # corrupt or stale: never trusted
+        try:
+            os.replace(tmp, entry)
+        except OSError:  # another process built it first
+            if not _valid(entry):
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return entry
+
+
+def _resolve(name: str, device: torch.device) -> str:
+    if name not in BACKENDS:
+        raise BackendError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+    if name == "auto":
+        if device.type != "cpu":
+            return "torch"
+        return next(n for n in AUTO_ORDER if installed(n))
+    if name != "torch" and device.type != "cpu":
+        raise BackendError(f"the {name} backend runs on the CPU, not on {device.type}")
+    return name
+
+
+_BUILT: dict[tuple[str, str, str], Backend] = {}
+
+
+def pick_backend(
+    name: str, model: DSRN, device: torch.device | str | None = None
+) -> Backend:
+    """The backend ``name`` (or ``auto``) for ``model`` on ``device`` (default: the model's).
+
+    Backends are kept per weights digest, so a second call costs one hash of the weights;
+    a model whose weights changed gets a fresh conversion.
+    """
+    dev = torch.device(device) if device else next(model.parameters()).device
+    chosen = _resolve(name, dev)
+    if chosen == "torch":
+        return TorchBackend(model, dev)
+    key = (chosen, weights_digest(model), str(dev))
+    if key not in _BUILT:
+        cls = OpenVINOBackend if chosen == "openvino" else OnnxRuntimeBackend
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                backend = cls(model)
+        except BackendError:
+            raise
+        except Exception as e:
+            if name != "auto":
+                raise BackendError(f"the {chosen} backend failed to start: {e}") from e
+            warnings.warn(f"{chosen} failed to start ({e}); using torch", stacklevel=2)
+            return TorchBackend(model, dev)
+        if len(_BUILT) >= 8:
+            _BUILT.pop(next(iter(_BUILT)))
+        _BUILT[key] = backend
+    return _BUILT[key]
+
+
+def as_backend(obj: Backend | DSRN, name: str = "auto") -> Backend:
+    """A backend as is; a model through :func:`pick_backend` on its own device."""
+    return obj if isinstance(obj, Backend) else pick_backend(name, obj)

@@ -1,0 +1,199 @@
+"""Backends against torch, the converted-graph cache, ONNX export, missing-runtime hints.
+
+A tiny DSRN (8 channels, T=2) keeps each conversion well under a second.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from dsrn_cli import backends
+from dsrn_cli.backends import BackendError, TorchBackend, installed, pick_backend
+from dsrn_cli.bench import evaluate
+from dsrn_cli.cli import app
+from dsrn_cli.cli_upscale import upscale_command
+from dsrn_cli.imageio import list_images
+from dsrn_cli.model import DSRN, DSRNConfig
+from dsrn_cli.tiling import upscale_luma
+from dsrn_cli.weights import save_weights, sha256
+
+RNG = np.random.default_rng(0)
+OPTIONAL = [b for b in ("openvino", "onnxruntime") if installed(b)]
+
+
+def _tiny(scale: int = 2, seed: int = 0) -> DSRN:
+    torch.manual_seed(seed)
+    net = DSRN(DSRNConfig(scale=scale, c_lr=8, c_hr=8, c_first=8, steps=2)).eval()
+    with torch.no_grad():  # PReLU slopes off their init, so every path matters
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net
+
+
+@pytest.fixture(autouse=True, scope="module")
+def module_cache(tmp_path_factory: pytest.TempPathFactory):
+    """One cache for the module, so each tiny model converts once per runtime."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DSRN_CACHE", str(tmp_path_factory.mktemp("cache")))
+        mp.setattr(backends, "_BUILT", {})
+        yield
+
+
+@pytest.fixture
+def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DSRN_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(backends, "_BUILT", {})
+    return tmp_path / "cache" / "backends"
+
+
+def _hide(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Make ``import name`` fail as it would where the package is not installed."""
+    real = builtins.__import__
+
+    def fake(mod, *args, **kwargs):
+        if mod == name or mod.startswith(name + "."):
+            raise ImportError(f"No module named {name!r}")
+        return real(mod, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake)
+
+
+@pytest.mark.parametrize("name", OPTIONAL)
+@pytest.mark.parametrize("scale", [2, 3])
+def test_backend_matches_torch_on_odd_tiles(name: str, scale: int) -> None:
+    net = _tiny(scale)
+    ref, be = TorchBackend(net), pick_backend(name, net)
+    assert be.name == name
+    x = RNG.random((37, 53)).astype(np.float32)
+    assert be.residual(x).shape == (37 * scale, 53 * scale)
+    assert np.abs(be.residual(x) - ref.residual(x)).max() * 255 < 1e-2
+    # Tiled over an odd-sized plane: interior, edge and corner tiles all differ in shape.
+    y = RNG.random((45, 61)).astype(np.float32)
+    a, b = upscale_luma(ref, y, tile=16), upscale_luma(be, y, tile=16)
+    assert a.shape == (45 * scale, 61 * scale)
+    assert np.abs(a - b).max() * 255 < 1e-2
+
+
+def test_torch_channels_last_matches_the_model() -> None:
+    net = _tiny()
+    x = RNG.random((20, 27)).astype(np.float32)
+    with torch.no_grad():
+        want = net(torch.from_numpy(x)[None, None])[0, 0].numpy()
+    be = TorchBackend(net)
+    assert be.channels_last and next(net.parameters()).is_contiguous()  # caller's untouched
+    assert np.abs(be.sr(x) - want).max() * 255 < 1e-3
+
+
+@pytest.mark.parametrize("name", OPTIONAL)
+def test_same_psnr_on_set5_every_backend(set5: Path, name: str) -> None:
+    paths = list_images(set5)[:2]
+    net = _tiny()
+    ref = evaluate(paths, 2, "dsrn", net, backend="torch")
+    got = evaluate(paths, 2, "dsrn", net, backend=name)
+    assert abs(got["psnr"] - ref["psnr"]) < 0.01
+
+
+@pytest.mark.skipif(not OPTIONAL, reason="no optional backend installed")
+def test_corrupt_or_stale_cache_entry_is_rebuilt(fresh_cache: Path) -> None:
+    name = OPTIONAL[0]
+    net = _tiny()
+    x = RNG.random((24, 30)).astype(np.float32)
+    want = pick_backend(name, net).residual(x)
+    (entry,) = fresh_cache.iterdir()
+    (entry / "model.onnx").write_bytes(b"not a model")
+    backends._BUILT.clear()
+    got = pick_backend(name, net).residual(x)  # rebuilt, not trusted
+    assert np.array_equal(got, want)
+    files = json.loads((entry / "manifest.json").read_text())["files"]
+    assert sha256(entry / "model.onnx") == files["model.onnx"]
+    # Other weights (same shapes): a new entry, and their own output.
+    other = _tiny(seed=1)
+    assert not np.allclose(pick_backend(name, other).residual(x), want)
+    assert len(list(fresh_cache.iterdir())) == 2
+
+
+def test_missing_backend_gives_a_hint_and_auto_skips_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_cache: Path
+) -> None:
+    _hide(monkeypatch, "openvino")
+    net = _tiny()
+    with pytest.raises(BackendError, match=r'pip install "dsrn\[openvino\]"'):
+        pick_backend("openvino", net)
+    assert pick_backend("auto", net).name != "openvino"
+    # The CLI: exit 2 and the one-line hint, no traceback.
+    path = tmp_path / "tiny.safetensors"
+    save_weights(net, path, {})
+    img = tmp_path / "in.png"
+    from PIL import Image
+
+    Image.fromarray(RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(img)
+    cli = typer.Typer()
+    cli.command("upscale")(upscale_command)
+    cli.command("noop")(lambda: None)
+    res = CliRunner().invoke(cli, ["upscale", str(img), "-s", "2", "--weights", str(path),
+                                   "--backend", "openvino", "-o", str(tmp_path / "o.png")])
+    assert res.exit_code == 2
+    assert 'pip install "dsrn[openvino]"' in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_auto_is_torch_off_the_cpu_and_others_refuse_it() -> None:
+    assert backends._resolve("auto", torch.device("cuda")) == "torch"
+    assert backends._resolve("auto", torch.device("cpu")) == next(
+        n for n in backends.AUTO_ORDER if installed(n)
+    )
+    with pytest.raises(BackendError, match="runs on the CPU"):
+        backends._resolve("openvino", torch.device("cuda"))
+    with pytest.raises(BackendError, match="unknown backend"):
+        backends._resolve("tensorrt", torch.device("cpu"))
+
+
+@pytest.mark.skipif(
+    not (installed("onnxruntime") and installed("onnx")), reason="onnx/onnxruntime not installed"
+)
+def test_export_runs_in_onnxruntime_on_an_odd_input(tmp_path: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    net = _tiny(3)
+    weights = tmp_path / "tiny_x3.safetensors"
+    digest = save_weights(net, weights, {})
+    out = tmp_path / "tiny.onnx"
+    res = CliRunner().invoke(app, ["export", "-s", "3", "--weights", str(weights), "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    m = onnx.load(str(out))
+    assert max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    meta = {p.key: p.value for p in m.metadata_props}
+    assert meta["source_sha256"] == digest and meta["scale"] == "3"
+    assert json.loads(meta["dsrn_config"]) == net.cfg.to_dict()
+    x = RNG.random((1, 1, 29, 43)).astype(np.float32)
+    got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(
+        None, {"lr": x}
+    )[0]
+    with torch.no_grad():
+        want = net.residual(torch.from_numpy(x)).numpy()
+    assert got.shape == (1, 1, 87, 129)
+    assert np.abs(got - want).max() <= 1e-3
+    # A wrong scale is a one-line error, and nothing is written.
+    res = CliRunner().invoke(app, ["export", "-s", "2", "--weights", str(weights),
+                                   "-o", str(tmp_path / "x.onnx")])
+    assert res.exit_code == 1 and not (tmp_path / "x.onnx").exists()
+
+
+def test_export_without_onnx_gives_a_hint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    net = _tiny()
+    weights = tmp_path / "tiny.safetensors"
+    save_weights(net, weights, {})
+    _hide(monkeypatch, "onnx")
+    res = CliRunner().invoke(app, ["export", "-s", "2", "--weights", str(weights),
+                                   "-o", str(tmp_path / "t.onnx")])
+    assert res.exit_code == 2 and 'pip install "dsrn[onnx]"' in res.output
+    assert not (tmp_path / "t.onnx").exists()
