@@ -231,7 +231,9 @@ def main() -> None:
                 runs.insert(0, (f"base {a.base}", base_env, []))
             outs: dict[str, Path] = {}
             for label, e, extra in [r for _ in range(a.rounds) for r in runs]:
-                if extra and extra[1] != "torch":  # convert into an empty cache, then again
+                done = {(r["config"], r["scale"], r["backend"]) for r in results["conversion"]}
+                if extra and extra[1] != "torch" and (config, scale, extra[1]) not in done:
+                    # convert into an empty cache, then again from the cache
                     code = (f"import time, {extra[1]}; from dsrn_cli.upscale import get_model; "
                             f"get_model({scale}, {config!r}, device='cpu'); t=time.time(); "
                             f"get_model({scale}, {config!r}, device='cpu', backend={extra[1]!r});"
