@@ -127,6 +127,10 @@ def train(
     unroll: int | None = typer.Option(None, "--unroll", help="T (default: the config's)."),
     val_every: int = typer.Option(500, "--val-every"),
     seed: int = typer.Option(0, "--seed"),
+    jpeg: str | None = typer.Option(None, "--jpeg", help="QMIN-QMAX: JPEG-compress LR patches "
+                                    "at a random quality in this range."),
+    jpeg_clean_share: float = typer.Option(0.2, "--jpeg-clean-share", min=0.0, max=1.0,
+                                           help="With --jpeg: share of patches left clean."),
 ) -> None:
     """Train DSRN on folders of HR images (resumable; runs under torchrun too)."""
     from .train import TrainArgs
@@ -136,11 +140,19 @@ def train(
         raise typer.BadParameter("give exactly one of --minutes or --steps")
     if optimizer not in ("adam", "sgd") or loss not in ("l1", "mse"):
         raise typer.BadParameter("--optimizer adam|sgd, --loss l1|mse")
+    if jpeg:
+        from .trainset import parse_jpeg_range
+
+        try:
+            parse_jpeg_range(jpeg)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--jpeg") from None
     args = TrainArgs(scale=scale, data=[str(d) for d in data], out=str(out_dir), config=config,
                      steps_t=unroll, minutes=minutes, steps=steps, stop_after=stop_after,
                      init=str(init) if init else None, resume=resume,
                      val=str(val) if val else None, device=device, optimizer=optimizer,
-                     loss=loss, lr=lr, batch=batch, patch=patch, val_every=val_every, seed=seed)
+                     loss=loss, lr=lr, batch=batch, patch=patch, val_every=val_every, seed=seed,
+                     jpeg=jpeg, jpeg_clean_share=jpeg_clean_share)
     run(args, log=console.print)
     console.print(f"weights: {out_dir / 'last.safetensors'}")
 
