@@ -43,15 +43,19 @@ def bench(
     scale: list[int] = typer.Option([2, 3, 4], "--scale", "-s", help="Scales (repeatable)."),
     method: list[str] = typer.Option(["bicubic"], "--method", "-m",
                                      help="bicubic and/or dsrn (repeatable)."),
-    model: str | None = typer.Option(None, "--model", help="Bundled model: lite or paper."),
+    model: str | None = typer.Option(None, "--model", help="Bundled model: lite or paper "
+                                     "(or lite-jpeg, paper-jpeg)."),
     weights: str | None = typer.Option(None, "--weights",
                                        help="A .safetensors file or hf://REPO/FILE."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images."),
+    jpeg: list[int] = typer.Option([], "--jpeg", min=1, max=100,
+                                   help="Also score with the LR saved as JPEG at this quality "
+                                        "(repeatable)."),
 ) -> None:
     """PSNR/SSIM on a benchmark, beside the paper's Table 1."""
-    from .bench import PROTOCOL, evaluate, published
+    from .bench import JPEG_PROTOCOL, PROTOCOL, evaluate, published
     from .datasets import DatasetError, resolve_dataset
     from .device import pick_device
     from .imageio import list_images
@@ -76,8 +80,8 @@ def bench(
     dev = pick_device(device)
     results = []
     table = Table(title=f"{name}: {len(paths)} images")
-    for col in ("scale", "method", "PSNR", "SSIM", "paper PSNR", "paper SSIM"):
-        table.add_column(col, justify="right" if col != "method" else "left")
+    for col in ("scale", "method", "LR", "PSNR", "SSIM", "paper PSNR", "paper SSIM"):
+        table.add_column(col, justify="right" if col not in ("method", "LR") else "left")
     for s in scale:
         for m in method:
             mdl = None
@@ -88,20 +92,22 @@ def bench(
                 except WeightsError as e:
                     console.print(f"[red]error:[/] {e}")
                     raise typer.Exit(1) from None
-            with console.status(f"{name} x{s} {m}"):
-                r = evaluate(paths, s, m, mdl, dev)
-            r["dataset"] = name
-            results.append(r)
-            pub = published(name, s, m)
-            label = m if mdl is None else f"dsrn ({Path(path).stem.removeprefix('dsrn_')})"
-            table.add_row(f"x{s}", label,
-                          f"{r['psnr']:.2f}", f"{r['ssim']:.4f}",
-                          _fmt(pub[0] if pub else None, 2), _fmt(pub[1] if pub else None, 3))
+            for q in [None, *jpeg]:
+                with console.status(f"{name} x{s} {m}" + (f" JPEG q{q}" if q else "")):
+                    r = evaluate(paths, s, m, mdl, dev, jpeg=q)
+                r["dataset"] = name
+                results.append(r)
+                pub = published(name, s, m) if q is None else None
+                label = m if mdl is None else f"dsrn ({Path(path).stem.removeprefix('dsrn_')})"
+                table.add_row(f"x{s}", label, "clean" if q is None else f"JPEG q{q}",
+                              f"{r['psnr']:.2f}", f"{r['ssim']:.4f}",
+                              _fmt(pub[0] if pub else None, 2), _fmt(pub[1] if pub else None, 3))
+    protocol = PROTOCOL + (JPEG_PROTOCOL if jpeg else "")
     out.print(table)
-    out.print(f"[dim]protocol: {PROTOCOL}[/]")
+    out.print(f"[dim]protocol: {protocol}[/]")
     if json_path:
-        keys = ("dataset", "scale", "method", "psnr", "ssim", "images")
-        doc = {"protocol": PROTOCOL, "results": [{k: r[k] for k in keys} for r in results]}
+        keys = ("dataset", "scale", "method", "jpeg", "psnr", "ssim", "images")
+        doc = {"protocol": protocol, "results": [{k: r[k] for k in keys} for r in results]}
         json_path.write_text(json.dumps(doc, indent=1))
 
 

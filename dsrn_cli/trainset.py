@@ -10,7 +10,6 @@ bicubic): for each augmentation factor f, ``HR_f = imresize(Y, f)`` and
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from pathlib import Path
@@ -21,6 +20,7 @@ from PIL import Image
 
 from .color import y_uint8
 from .imageio import list_images, read_rgb_uint8
+from .jpeg import roundtrip
 from .resize import imresize, modcrop
 
 AUG_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
@@ -60,18 +60,6 @@ def parse_jpeg_range(text: str) -> tuple[int, int]:
     if not 1 <= lo <= hi <= 100:
         raise ValueError(f"JPEG quality range must be QMIN-QMAX within 1..100, not {text!r}")
     return lo, hi
-
-
-def jpeg_luma(plane: np.ndarray, quality: int) -> np.ndarray:
-    """A uint8 plane after a grayscale JPEG round trip (Pillow, IJG quality scale).
-
-    JPEG codes luma apart from chroma, so this stands in for a colour JPEG's luma artifacts.
-    """
-    buf = io.BytesIO()
-    Image.fromarray(plane).save(buf, "JPEG", quality=int(quality))
-    buf.seek(0)
-    with Image.open(buf) as im:
-        return np.array(im.convert("L"))
 
 
 def _key(path: Path, scale: int, factors: tuple[float, ...]) -> str:
@@ -188,7 +176,7 @@ class PatchSampler:
                 a, b = a.t(), b.t()
             a = torch.rot90(a, aug[k] & 3)
             if quality[k] is not None:
-                a = torch.from_numpy(jpeg_luma(a.cpu().numpy(), quality[k])).to(self.device)
+                a = torch.from_numpy(roundtrip(a.cpu().numpy(), quality[k])).to(self.device)
             lrs.append(a)
             hrs.append(torch.rot90(b, aug[k] & 3))
         lr_b = torch.stack(lrs)[:, None].float() / 255.0
