@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from .imageio import list_images
 from .upscale import DEFAULT_MAX_PIXELS, FORMATS, UpscaleError, get_model, pick_device, upscale_file
-from .weights import WeightsError
+from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, weights_for_input
 
 FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 
@@ -136,7 +136,7 @@ def _validate(
 ) -> None:
     if scale not in (2, 3, 4):
         raise _usage(console, f"--scale must be 2, 3 or 4, not {scale}")
-    if model and weights:
+    if model not in (None, "auto") and weights:
         raise _usage(console, "give --model or --weights, not both")
     if device not in ("auto", "cpu", "cuda", "mps"):
         raise _usage(console, f"--device must be auto, cpu, cuda or mps, not {device!r}")
@@ -166,7 +166,13 @@ def upscale_command(
         ),
     ] = None,
     model: Annotated[
-        str | None, typer.Option("--model", help="Bundled model: paper or lite.")
+        str | None,
+        typer.Option(
+            "--model",
+            help="auto (default: paper on a GPU, lite elsewhere; their -jpeg variant for a "
+            f"JPEG input of quality <= {JPEG_AUTO_MAX_QUALITY}), paper, lite, paper-jpeg "
+            "or lite-jpeg.",
+        ),
     ] = None,
     weights: Annotated[
         str | None, typer.Option("--weights", help="A .safetensors file or hf://REPO/FILE.")
@@ -214,9 +220,11 @@ def upscale_command(
         with _progress(console, quiet, len(jobs)) as bar:
             task = bar.add_task("upscaling", total=len(jobs))
             for job in jobs:
-                tally.records.append(
-                    _one(job, scale, net, tile, fmt, quality, max_pixels, overwrite, console, debug)
-                )
+                job_net, used = _net_for(job, scale, model, weights, device, net)
+                rec = _one(job, scale, job_net, tile, fmt, quality, max_pixels, overwrite,
+                           console, debug)
+                rec["weights"] = used if rec["status"] == "done" else None
+                tally.records.append(rec)
                 bar.advance(task)
     except KeyboardInterrupt:
         interrupted = True
@@ -229,6 +237,20 @@ def upscale_command(
     if not quiet or tally.count("failed"):
         console.print(tally.summary(time.perf_counter() - t0), highlight=False)
     raise typer.Exit(1 if tally.count("failed") else 0)
+
+
+def _net_for(
+    job: Job, scale: int, model: str | None, weights: str | None, device: str, net: Any
+) -> tuple[Any, str | None]:
+    """The network for one input and its weights' name (``auto``: chosen by JPEG quality)."""
+    if weights is not None:
+        return net, str(weights)
+    try:
+        path = weights_for_input(job.src, scale, model, pick_device(device))
+        return get_model(scale, None, path, device), path.name
+    except WeightsError as e:  # e.g. a damaged -jpeg file: this input fails, not the batch
+        job.error = job.error or str(e)
+        return net, None
 
 
 def _one(

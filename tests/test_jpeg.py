@@ -1,10 +1,16 @@
 import io
+import json
 
 import numpy as np
 import pytest
+import typer
 from PIL import Image
+from typer.testing import CliRunner
 
+from dsrn_cli.cli_upscale import upscale_command
 from dsrn_cli.jpeg import estimate_quality, ijg_table, quality_from_table, roundtrip
+from dsrn_cli.model import DSRN, get_config
+from dsrn_cli.weights import JPEG_AUTO_MAX_QUALITY, available, save_weights, weights_for_input
 
 
 @pytest.fixture
@@ -54,3 +60,42 @@ def test_roundtrip_keeps_shape_and_degrades_with_quality(photo):
         errs.append(np.abs(out.astype(int) - photo).mean())
     assert 0 < errs[0] < errs[1] < errs[2]
     assert roundtrip(photo[..., 0], 50).shape == photo.shape[:2]
+
+
+@pytest.fixture
+def bundled(tmp_path, monkeypatch):
+    """A weights folder with tiny clean and -jpeg x2 models."""
+    folder = tmp_path / "weights"
+    for name in ("lite", "lite-jpeg"):
+        m = DSRN(get_config("lite", 2, c_lr=8, c_hr=4, c_first=8, steps=2))
+        save_weights(m, folder / f"dsrn_{name}_x2.safetensors", {})
+    monkeypatch.setenv("DSRN_WEIGHTS_DIR", str(folder))
+    return folder
+
+
+def test_auto_picks_jpeg_weights_by_quality(photo, tmp_path, bundled):
+    assert set(available()) == {("lite", 2), ("lite-jpeg", 2)}
+    files = {}
+    for name, kw in (("q60.jpg", {"quality": 60}), ("clean.png", {}),
+                     ("q98.jpg", {"quality": 98}),
+                     ("flat.jpg", {"qtables": [[12] * 64, [12] * 64]})):
+        files[name] = tmp_path / name
+        Image.fromarray(photo).save(files[name], **kw)
+    app = typer.Typer()
+    app.command("upscale")(upscale_command)
+    app.command("noop")(lambda: None)
+    report = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["upscale", *map(str, files.values()), "-s", "2",
+                                   "-o", str(tmp_path / "out"), "--json", str(report)])
+    assert res.exit_code == 0, res.output
+    used = {r["input"].rsplit("/", 1)[-1]: r["weights"] for r in json.loads(report.read_text())}
+    assert used == {"q60.jpg": "dsrn_lite-jpeg_x2.safetensors",
+                    "clean.png": "dsrn_lite_x2.safetensors",
+                    "q98.jpg": "dsrn_lite_x2.safetensors",
+                    "flat.jpg": "dsrn_lite_x2.safetensors"}
+    assert 60 <= JPEG_AUTO_MAX_QUALITY < 98
+    # --model still forces one; a scale without a -jpeg file falls back to the clean one
+    assert weights_for_input(files["q60.jpg"], 2, "lite").name == "dsrn_lite_x2.safetensors"
+    save_weights(DSRN(get_config("lite", 3, c_lr=8, c_hr=4, c_first=8, steps=2)),
+                 bundled / "dsrn_lite_x3.safetensors", {})
+    assert weights_for_input(files["q60.jpg"], 3).name == "dsrn_lite_x3.safetensors"
