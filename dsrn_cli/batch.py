@@ -155,7 +155,18 @@ def record(job: Job, status: str, error: str | None = None) -> dict[str, Any]:
         "seconds": 0.0,
         "size_in": None,
         "size_out": None,
+        "weights": None,
     }
+
+
+# The network for one job and the name of its weights (``--model auto`` picks per input).
+NetFor = Callable[[Job], tuple[Backend | DSRN, str | None]]
+
+
+def _as_net_for(net: Backend | DSRN | NetFor) -> NetFor:
+    if isinstance(net, Backend | DSRN):
+        return lambda _job: (net, None)
+    return net
 
 
 def precheck(jobs: list[Job], overwrite: bool) -> list[dict[str, Any] | None]:
@@ -255,17 +266,18 @@ def release_large_frees() -> None:
 def run_jobs(
     jobs: list[Job],
     indices: list[int],
-    net: Backend | DSRN,
+    net: Backend | DSRN | NetFor,
     opts: Options,
     console: Console,
     on_record: Callable[[], None] = lambda: None,
 ) -> tuple[dict[int, dict[str, Any]], dict[str, float], bool]:
-    """Convert ``jobs[i]`` for ``i`` in ``indices``.
+    """Convert ``jobs[i]`` for ``i`` in ``indices`` with ``net`` (or ``net(job)``'s choice).
 
     Returns the records by job index, the summed seconds of each stage and whether it
     was interrupted. ``on_record`` is called once per finished job (progress bars).
     """
     release_large_frees()
+    net_for = _as_net_for(net)
     records: dict[int, dict[str, Any]] = {}
     stages = {"read": 0.0, "upscale": 0.0, "write": 0.0}
     lock = threading.Lock()
@@ -287,7 +299,7 @@ def run_jobs(
         else:
             finish(i, rec)
 
-    def write(i: int, t0: float, img: Any, decoded: Decoded, fmt: str) -> None:
+    def write(i: int, t0: float, img: Any, decoded: Decoded, fmt: str, used: str | None) -> None:
         job = jobs[i]
         assert job.dst is not None
         tw = time.perf_counter()
@@ -295,7 +307,7 @@ def run_jobs(
             size = write_output(img, job.dst, fmt, opts.quality, decoded, opts.png_level)
             rec = record(job, "done")
             rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=list(decoded.size),
-                       size_out=list(size))  # fmt: skip
+                       size_out=list(size), weights=used)  # fmt: skip
         except Exception as e:
             rec = record(job, "failed", _error_text(e, opts.debug))
         with lock:
@@ -316,7 +328,8 @@ def run_jobs(
             tu = time.perf_counter()
             try:
                 fmt = _pil_format(jobs[i], opts.fmt)
-                img = render(decoded.arr, decoded.mode, opts.scale, net, opts.tile)
+                job_net, used = net_for(jobs[i])
+                img = render(decoded.arr, decoded.mode, opts.scale, job_net, opts.tile)
             except KeyboardInterrupt:
                 raise
             except Exception as e:
@@ -326,7 +339,7 @@ def run_jobs(
                 stages["upscale"] += time.perf_counter() - tu
             decoded.arr = decoded.arr[:0]  # the writer needs only the metadata
             slots.acquire()
-            fut: Future = pool.submit(write, i, t0, img, decoded, fmt)
+            fut: Future = pool.submit(write, i, t0, img, decoded, fmt, used)
             fut.add_done_callback(lambda _f: slots.release())
             del img
     except KeyboardInterrupt:
@@ -373,7 +386,7 @@ def _progress(console: Console, quiet: bool, total: int) -> Progress:
 
 def run_batch(
     jobs: list[Job],
-    net: Backend | DSRN,
+    net: Backend | DSRN | NetFor,
     opts: Options,
     console: Console,
     json_path: Path | None = None,

@@ -17,6 +17,7 @@ from .backends import Backend, as_backend, pick_backend
 from .color import y_uint8
 from .ensemble import ensemble as self_ensemble
 from .imageio import read_rgb_uint8
+from .jpeg import roundtrip
 from .metrics import ifc, psnr, ssim
 from .model import DSRN
 from .resize import imresize, modcrop
@@ -26,6 +27,10 @@ PROTOCOL = (
     "pass); PSNR/SSIM on the BT.601 luma (MATLAB rgb2ycbcr, uint8) with `scale` pixels "
     "shaved from each border; peak 255; SSIM 11x11 Gaussian, sigma 1.5; IFC as MATLAB "
     "ifcvec (Sheikh et al. 2005) on the same shaved luma, HR as reference"
+)
+JPEG_PROTOCOL = (
+    "; rows with a JPEG quality Q: the LR image saved as a colour JPEG at Q by Pillow "
+    "(4:2:0 subsampling), decoded, then upscaled; scored against the clean HR"
 )
 
 # The metrics ``evaluate`` can compute, in table order.
@@ -73,12 +78,14 @@ def evaluate(
     metrics: tuple[str, ...] = METRICS,
     ensemble: bool = False,
     backend: str = "auto",
+    jpeg: int | None = None,
 ) -> dict:
     """``metrics`` (PSNR, SSIM, IFC) per image and their means for ``method`` ('bicubic' or
     'dsrn'). IFC, the slowest by far (scripts/bench_metrics.py), can be left out.
 
     A :class:`DSRN` runs with ``backend`` on ``device``; a ready backend as it is.
     ``ensemble``: dsrn averages its eight flipped/rotated views (8x the time).
+    ``jpeg``: the LR image goes through a JPEG round trip at this quality first.
     """
     if method == "dsrn" and model is None:
         raise ValueError("method 'dsrn' needs a model")
@@ -91,6 +98,8 @@ def evaluate(
     for path in hr_paths:
         hr = modcrop(read_rgb_uint8(path), scale)
         lr = imresize(hr, 1 / scale)
+        if jpeg is not None:
+            lr = roundtrip(lr, jpeg)
         if method == "bicubic":
             y_sr = y_uint8(imresize(lr, scale))
         else:
@@ -113,6 +122,7 @@ def evaluate(
         "scale": scale,
         "method": method,
         "ensemble": ensemble and method == "dsrn",
+        "jpeg": jpeg,
         **{m: float(np.mean([i[m] for i in images])) for m in METRICS if m in metrics},
         "images": images,
     }

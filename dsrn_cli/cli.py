@@ -122,11 +122,14 @@ def bench(
                                 help="Comma-separated subset of psnr,ssim,ifc. IFC costs about "
                                      "0.5 s of CPU per megapixel (about 10x SSIM); "
                                      "leave it out when time matters."),
+    jpeg: list[int] = typer.Option([], "--jpeg", min=1, max=100,
+                                   help="Also score with the LR saved as JPEG at this quality "
+                                        "(repeatable)."),
     debug: bool = typer.Option(False, "--debug", help="Show the download library's log."),
 ) -> None:
     """PSNR/SSIM/IFC on a benchmark, beside the paper's Table 1."""
     from .backends import BackendError, pick_backend
-    from .bench import METRICS, PROTOCOL, evaluate, published
+    from .bench import JPEG_PROTOCOL, METRICS, PROTOCOL, evaluate, published
     from .datasets import DatasetError, resolve_dataset
     from .device import pick_device
     from .imageio import list_images
@@ -157,8 +160,8 @@ def bench(
     results = []
     table = Table(title=f"{name}: {len(paths)} images")
     cols = [m.upper() for m in shown] + [f"paper {m.upper()}" for m in shown]
-    for col in ("scale", "method", *cols):
-        table.add_column(col, justify="right" if col != "method" else "left")
+    for col in ("scale", "method", *(["LR"] if jpeg else []), *cols):
+        table.add_column(col, justify="right" if col not in ("method", "LR") else "left")
     for s in scale:
         for m in (m.value for m in method):
             mdl = None
@@ -172,26 +175,31 @@ def bench(
                 except BackendError as e:
                     console.print(f"[red]error:[/] {escape(str(e))}")
                     raise typer.Exit(2) from None
-            try:
-                with console.status(f"{name} x{s} {m}"):
-                    r = evaluate(paths, s, m, mdl, dev, metrics=shown, ensemble=ensemble)
-            except ValueError as e:  # e.g. an image too small for IFC's pyramid
-                console.print(f"[red]error:[/] {e}")
-                raise typer.Exit(1) from None
-            r["dataset"] = name
-            results.append(r)
-            pub = published(name, s, m, shown) or (None,) * len(shown)
             label = m
             if mdl is not None:
                 label = (f"dsrn ({Path(path).stem.removeprefix('dsrn_')}, {mdl.name}"
                          f"{', ensemble' * ensemble})")
-            table.add_row(f"x{s}", label, *[_fmt(r[k], digits[k][0]) for k in shown],
-                          *[_fmt(v, digits[k][1]) for k, v in zip(shown, pub, strict=True)])
+            for q in [None, *jpeg]:
+                try:
+                    with console.status(f"{name} x{s} {m}" + (f" JPEG q{q}" if q else "")):
+                        r = evaluate(paths, s, m, mdl, dev, metrics=shown, ensemble=ensemble,
+                                     jpeg=q)
+                except ValueError as e:  # e.g. an image too small for IFC's pyramid
+                    console.print(f"[red]error:[/] {e}")
+                    raise typer.Exit(1) from None
+                r["dataset"] = name
+                results.append(r)
+                pub = (published(name, s, m, shown) if q is None else None) or (None,) * len(shown)
+                lr_col = ["clean" if q is None else f"JPEG q{q}"] if jpeg else []
+                table.add_row(f"x{s}", label, *lr_col,
+                              *[_fmt(r[k], digits[k][0]) for k in shown],
+                              *[_fmt(v, digits[k][1]) for k, v in zip(shown, pub, strict=True)])
+    protocol = PROTOCOL + (JPEG_PROTOCOL if jpeg else "")
     out.print(table)
-    out.print(f"[dim]protocol: {PROTOCOL}[/]")
+    out.print(f"[dim]protocol: {protocol}[/]")
     if json_path:
-        keys = ("dataset", "scale", "method", "ensemble", *shown, "images")
-        doc = {"protocol": PROTOCOL, "results": [{k: r[k] for k in keys} for r in results]}
+        keys = ("dataset", "scale", "method", "ensemble", "jpeg", *shown, "images")
+        doc = {"protocol": protocol, "results": [{k: r[k] for k in keys} for r in results]}
         json_path.write_text(json.dumps(doc, indent=1))
 
 
@@ -223,6 +231,10 @@ def train(
     unroll: int | None = typer.Option(None, "--unroll", help="T (default: the config's)."),
     val_every: int = typer.Option(500, "--val-every"),
     seed: int = typer.Option(0, "--seed"),
+    jpeg: str | None = typer.Option(None, "--jpeg", help="QMIN-QMAX: JPEG-compress LR patches "
+                                    "at a random quality in this range."),
+    jpeg_clean_share: float = typer.Option(0.2, "--jpeg-clean-share", min=0.0, max=1.0,
+                                           help="With --jpeg: share of patches left clean."),
 ) -> None:
     """Train DSRN on folders of HR images (resumable; runs under torchrun too)."""
     from .train import TrainArgs
@@ -230,11 +242,19 @@ def train(
 
     if (minutes is None) == (steps is None):
         raise typer.BadParameter("give exactly one of --minutes or --steps")
+    if jpeg:
+        from .trainset import parse_jpeg_range
+
+        try:
+            parse_jpeg_range(jpeg)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--jpeg") from None
     args = TrainArgs(scale=scale, data=[str(d) for d in data], out=str(out_dir), config=config,
                      steps_t=unroll, minutes=minutes, steps=steps, stop_after=stop_after,
                      init=str(init) if init else None, resume=resume,
                      val=str(val) if val else None, device=device, optimizer=optimizer,
-                     loss=loss, lr=lr, batch=batch, patch=patch, val_every=val_every, seed=seed)
+                     loss=loss, lr=lr, batch=batch, patch=patch, val_every=val_every, seed=seed,
+                     jpeg=jpeg, jpeg_clean_share=jpeg_clean_share)
     run(args, log=console.print)
     console.print(f"weights: {out_dir / 'last.safetensors'}")
 

@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .backends import BACKENDS, BackendError
-from .batch import FORMAT_EXT, Options, plan, rank_device, run_batch
+from .backends import BACKENDS, Backend, BackendError
+from .batch import FORMAT_EXT, Job, Options, plan, rank_device, run_batch
 from .options import ENSEMBLE_HELP, BackendName, Device, ModelName
 from .upscale import (
     DEFAULT_MAX_PIXELS,
@@ -27,7 +27,7 @@ from .upscale import (
     with_ensemble,
     with_precision,
 )
-from .weights import WeightsError
+from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, resolve, weights_for_input
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]
 Precision = Literal["fp32", "fp16", "bf16"]
@@ -53,7 +53,7 @@ def _validate(
 ) -> None:
     if scale not in (2, 3, 4):
         raise _usage(console, f"--scale must be 2, 3 or 4, not {scale}")
-    if model and weights:
+    if model not in (None, "auto") and weights:
         raise _usage(console, "give --model or --weights, not both")
     if device not in ("auto", "cpu", "cuda", "mps"):
         raise _usage(console, f"--device must be auto, cpu, cuda or mps, not {device!r}")
@@ -87,7 +87,12 @@ def upscale_command(
         ),
     ] = None,
     model: Annotated[
-        ModelName | None, typer.Option("--model", help="Bundled model (default: auto).")
+        ModelName | None,
+        typer.Option(
+            "--model",
+            help="auto (default: paper on a GPU, lite elsewhere; their -jpeg variant for a "
+            f"JPEG input of quality <= {JPEG_AUTO_MAX_QUALITY}); see dsrn models.",
+        ),
     ] = None,
     weights: Annotated[
         str | None, typer.Option("--weights", help="A .safetensors file or hf://REPO/FILE.")
@@ -157,7 +162,21 @@ def upscale_command(
 
     jobs = plan(inputs, output, scale, fmt, recursive)
     opts = Options(scale, tile, fmt, quality, png_level, max_pixels, overwrite, debug)
-    raise typer.Exit(run_batch(jobs, net, opts, console, json_path, quiet))
+    nets: dict[Path, Backend] = {}
+    if weights is None:  # the clean default is loaded already
+        nets[resolve(scale, model, pick_device(device))] = net
+
+    def net_for(job: Job) -> tuple[Backend, str | None]:
+        """The network for one input (``auto``: the -jpeg weights for a low-quality JPEG)."""
+        if weights is not None:
+            return net, str(weights)
+        path = weights_for_input(job.src, scale, model, pick_device(device))
+        if path not in nets:
+            be = get_model(scale, None, path, device, backend=backend)
+            nets[path] = with_ensemble(with_precision(be, precision), ensemble)
+        return nets[path], path.name
+
+    raise typer.Exit(run_batch(jobs, net_for, opts, console, json_path, quiet))
 
 
 __all__ = ["upscale_command", "plan"]

@@ -11,9 +11,9 @@ from .weights import available
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
 BackendName = Literal["auto", "torch", "openvino", "onnxruntime"]
-_NAMES = tuple(sorted({name for name, _ in available()}))
+_NAMES = ("auto", *sorted({name for name, _ in available()}))
 # The bundled files' configuration names, read from the weights folder at start-up.
-ModelName = Literal[_NAMES] if _NAMES else str  # type: ignore[valid-type]
+ModelName = Literal[_NAMES]  # type: ignore[valid-type]
 ConfigName = Literal[tuple(CONFIGS)]  # type: ignore[valid-type]
 Optimizer = Literal["adam", "sgd"]
 Loss = Literal["l1", "mse"]

@@ -25,7 +25,7 @@ from .bench import evaluate
 from .device import pick_device
 from .imageio import list_images
 from .model import DSRN, get_config
-from .trainset import PatchSampler, prepare_pairs
+from .trainset import PatchSampler, parse_jpeg_range, prepare_pairs
 from .weights import load_matching, save_weights
 
 
@@ -54,6 +54,8 @@ class TrainArgs:
     seed: int = 0
     bf16: bool = True  # autocast on CUDA only
     cache: str | None = None
+    jpeg: str | None = None  # "QMIN-QMAX": JPEG-compress LR patches at a random quality
+    jpeg_clean_share: float = 0.2  # ... except this share, left clean
 
 
 def learning_rate(a: TrainArgs, progress: float) -> float:
@@ -114,7 +116,9 @@ def train(a: TrainArgs, log=print) -> DSRN:
     cache = Path(a.cache) if a.cache else out.parent / ".cache"
     pairs = prepare_pairs(a.data, a.scale, cache)
     p = max(a.patch // a.scale, 8)
-    sampler = PatchSampler(pairs, a.scale, p, a.batch, device, seed=a.seed + 1000 * rank)
+    jpeg = parse_jpeg_range(a.jpeg) if a.jpeg else None
+    sampler = PatchSampler(pairs, a.scale, p, a.batch, device, seed=a.seed + 1000 * rank,
+                           jpeg=jpeg, clean_share=a.jpeg_clean_share)
 
     step, elapsed, best = 0, 0.0, -1.0
     ckpt_path = out / "ckpt.pt"
@@ -160,6 +164,8 @@ def train(a: TrainArgs, log=print) -> DSRN:
             "val": Path(a.val).name if a.val else "", "val_psnr": round(val_psnr, 4),
             "val_ssim": round(val_ssim, 5), "date": dt.date.today().isoformat(),
             "device": device.type,
+            **({"jpeg": f"{jpeg[0]}-{jpeg[1]}", "jpeg_clean_share": a.jpeg_clean_share}
+               if jpeg else {}),
         })
         return path
 

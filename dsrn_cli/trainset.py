@@ -20,6 +20,7 @@ from PIL import Image
 
 from .color import y_uint8
 from .imageio import list_images, read_rgb_uint8
+from .jpeg import roundtrip
 from .resize import imresize, modcrop
 
 AUG_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
@@ -47,6 +48,18 @@ def export_luma(dirs: list[Path], out: Path) -> int:
             n += 1
     (out / LUMA_MARKER).write_text(json.dumps({"source": [str(d) for d in dirs], "images": n}))
     return n
+
+
+def parse_jpeg_range(text: str) -> tuple[int, int]:
+    """``"30-95"`` -> ``(30, 95)``; a single ``"75"`` is a one-quality range."""
+    parts = text.split("-")
+    try:
+        lo, hi = (int(parts[0]), int(parts[-1])) if len(parts) <= 2 else (0, -1)
+    except ValueError:
+        lo, hi = 0, -1
+    if not 1 <= lo <= hi <= 100:
+        raise ValueError(f"JPEG quality range must be QMIN-QMAX within 1..100, not {text!r}")
+    return lo, hi
 
 
 def _key(path: Path, scale: int, factors: tuple[float, ...]) -> str:
@@ -112,6 +125,8 @@ class PatchSampler:
 
     The whole set lives on the device as uint8, so a batch costs a few slices; the
     generator's state goes into checkpoints so a resumed run draws the same patches.
+    With ``jpeg=(qmin, qmax)`` each LR patch (all but a ``clean_share`` of them) goes
+    through a grayscale JPEG round trip at a quality drawn from the same generator.
     """
 
     def __init__(
@@ -122,8 +137,11 @@ class PatchSampler:
         batch: int,
         device: torch.device,
         seed: int = 0,
+        jpeg: tuple[int, int] | None = None,
+        clean_share: float = 0.0,
     ) -> None:
         self.scale, self.p, self.batch, self.device = scale, lr_patch, batch, device
+        self.jpeg, self.clean_share = jpeg, clean_share
         usable = [(lr, hr) for lr, hr in pairs if min(lr.shape) >= lr_patch]
         if not usable:
             raise ValueError(f"no training image is at least {lr_patch} LR pixels on a side")
@@ -141,6 +159,12 @@ class PatchSampler:
         idx = torch.multinomial(self.weights, self.batch, replacement=True, generator=self.gen)
         aug = torch.randint(0, 8, (self.batch,), generator=self.gen).tolist()
         u = torch.rand(self.batch, 2, generator=self.gen, dtype=torch.float64)
+        quality = [None] * self.batch
+        if self.jpeg is not None:
+            q = torch.randint(self.jpeg[0], self.jpeg[1] + 1, (self.batch,), generator=self.gen)
+            clean = torch.rand(self.batch, generator=self.gen, dtype=torch.float64)
+            quality = [None if c < self.clean_share else int(v)
+                       for c, v in zip(clean.tolist(), q.tolist(), strict=True)]
         lrs, hrs = [], []
         for k, i in enumerate(idx.tolist()):
             lr, hr = self.lr[i], self.hr[i]
@@ -150,7 +174,10 @@ class PatchSampler:
             b = hr[y * s : (y + p) * s, x * s : (x + p) * s]
             if aug[k] & 4:
                 a, b = a.t(), b.t()
-            lrs.append(torch.rot90(a, aug[k] & 3))
+            a = torch.rot90(a, aug[k] & 3)
+            if quality[k] is not None:
+                a = torch.from_numpy(roundtrip(a.cpu().numpy(), quality[k])).to(self.device)
+            lrs.append(a)
             hrs.append(torch.rot90(b, aug[k] & 3))
         lr_b = torch.stack(lrs)[:, None].float() / 255.0
         hr_b = torch.stack(hrs)[:, None].float() / 255.0

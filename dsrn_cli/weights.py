@@ -18,9 +18,14 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from .jpeg import estimate_quality
 from .model import DSRN, DSRNConfig
 
 MANIFEST = "manifest.json"
+# ``--model auto``: a JPEG input at or below this IJG quality gets the ``-jpeg`` weights.
+# From the bench (docs/weights.md): at Q = 90 and below lite-jpeg beats lite on Set5 and
+# Set14 x2 (+0.33 / +0.11 dB at Q = 90); on clean inputs it loses.
+JPEG_AUTO_MAX_QUALITY = 90
 
 
 class WeightsError(RuntimeError):
@@ -125,15 +130,36 @@ def resolve(scale: int, model_name: str | None = None, device: torch.device | No
     laptop CPU the paper model is about four times slower for 0.2-0.3 dB.
     """
     found = available()
-    order = [model_name] if model_name else default_order(device)
+    order = [model_name] if model_name not in (None, "auto") else default_order(device)
     for name in order:
         if (name, scale) in found:
             return found[(name, scale)]
     have = ", ".join(f"{n} x{s}" for n, s in sorted(found)) or "none"
-    want = f"model {model_name!r} at" if model_name else "a model for"
+    want = f"model {model_name!r} at" if model_name not in (None, "auto") else "a model for"
     raise WeightsError(
         f"no bundled weights: {want} x{scale} (bundled: {have}); pass --weights PATH"
     )
+
+
+def weights_for_input(
+    src: str | Path, scale: int, model_name: str | None = None,
+    device: torch.device | str | None = None,
+) -> Path:
+    """The bundled file for one input: ``model_name`` if forced, else chosen by the input.
+
+    Under ``auto`` a JPEG whose estimated quality is at most ``JPEG_AUTO_MAX_QUALITY``
+    gets the ``-jpeg`` variant (the default size's if bundled, else any size's for this
+    scale); PNGs, better JPEGs and JPEGs with non-IJG tables get the clean default.
+    """
+    if model_name not in (None, "auto"):
+        return resolve(scale, model_name, device)
+    quality = estimate_quality(src)
+    if quality is not None and quality <= JPEG_AUTO_MAX_QUALITY:
+        found = available()
+        for size in default_order(device):
+            if (f"{size}-jpeg", scale) in found:
+                return found[(f"{size}-jpeg", scale)]
+    return resolve(scale, None, device)
 
 
 def load_matching(model: DSRN, path: Path) -> list[str]:

@@ -86,3 +86,15 @@ def test_published_lookup_by_any_name():
     assert published("BSD100", 2, "bicubic") == published("b100", 2, "bicubic") == (29.56, 0.844)
     assert published("Urban100", 4, "dsrn")[0] == 25.08
     assert published("myfolder", 2, "bicubic") is None
+
+
+def test_bench_jpeg_rows_lower_bicubic(set5, tmp_path):
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["bench", "--dataset", str(set5), "-s", "2", "--limit", "2",
+                                   "--jpeg", "75", "--jpeg", "20", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(out.read_text())
+    assert "JPEG" in doc["protocol"] and "4:2:0" in doc["protocol"]
+    psnrs = {r["jpeg"]: r["psnr"] for r in doc["results"]}
+    assert list(psnrs) == [None, 75, 20]
+    assert psnrs[None] > psnrs[75] > psnrs[20]  # compression costs the bicubic baseline

@@ -12,7 +12,14 @@ from safetensors.torch import load_file
 
 from dsrn_cli.model import DSRN, get_config
 from dsrn_cli.train import TrainArgs, train
-from dsrn_cli.weights import load_model, read_manifest, record, save_weights, sha256
+from dsrn_cli.weights import (
+    load_model,
+    read_manifest,
+    read_metadata,
+    record,
+    save_weights,
+    sha256,
+)
 
 TINY = {"c_lr": 8, "c_hr": 4, "c_first": 8}
 
@@ -115,3 +122,27 @@ def test_ddp_gloo_two_processes_agree(data, tmp_path):
     for k in a:
         assert torch.equal(a[k], b[k])
     assert any(not torch.equal(a[k], init[k]) for k in a)  # it did train
+
+
+def test_jpeg_patches_differ_and_resume_exactly(data, tmp_path):
+    from dsrn_cli.trainset import PatchSampler, parse_jpeg_range, prepare_pairs
+
+    pairs = prepare_pairs([data], 2, tmp_path / "cache")
+    clean = PatchSampler(pairs, 2, 16, 6, torch.device("cpu"), seed=3)
+    comp = PatchSampler(pairs, 2, 16, 6, torch.device("cpu"), seed=3, jpeg=(20, 40))
+    (lr_c, hr_c), (lr_j, hr_j) = clean(), comp()
+    assert torch.equal(hr_c, hr_j)  # same patches drawn, only the LR side is compressed
+    assert (lr_c - lr_j).abs().amax(dim=(1, 2, 3)).min() > 0  # every patch changed
+    assert parse_jpeg_range("30-95") == (30, 95)
+    with pytest.raises(ValueError):
+        parse_jpeg_range("95-30")
+
+    torch.set_num_threads(1)
+    kw = dict(jpeg="30-60", jpeg_clean_share=0.3)
+    full = train(_args(data, tmp_path / "a", **kw))
+    train(_args(data, tmp_path / "b", stop_step=7, **kw))
+    resumed = train(_args(data, tmp_path / "b", resume=True, **kw))
+    for k, v in full.state_dict().items():
+        torch.testing.assert_close(resumed.state_dict()[k], v, rtol=0, atol=1e-6)
+    meta = read_metadata(tmp_path / "b" / "last.safetensors")
+    assert meta["jpeg"] == "30-60" and json.loads(meta["jpeg_clean_share"]) == 0.3
