@@ -77,7 +77,8 @@ def validate(model: nn.Module, val_dir: str | None, scale: int, device) -> tuple
     if not val_dir:
         return float("nan"), float("nan")
     model.eval()
-    r = evaluate(list_images(val_dir), scale, "dsrn", model, device)
+    r = evaluate(list_images(val_dir), scale, "dsrn", model, device, backend="torch",
+                 metrics=("psnr", "ssim"))
     model.train()
     return r["psnr"], r["ssim"]
 

@@ -46,7 +46,8 @@ def main() -> None:
         images = list_images(a.eval)
         for alpha in a.alpha:
             model = blend(a.tuned, a.clean, alpha)
-            row = {str(q or "clean"): evaluate(images, scale, "dsrn", model, jpeg=q)["psnr"]
+            row = {str(q or "clean"): evaluate(images, scale, "dsrn", model, jpeg=q,
+                                                      metrics=("psnr",))["psnr"]
                    for q in [None, *a.quality]}
             text = ", ".join(f"{k} {v:.3f}" for k, v in row.items())
             print(f"alpha {alpha}: {text}", flush=True)

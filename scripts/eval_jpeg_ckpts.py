@@ -50,7 +50,8 @@ def main() -> None:
         model, step = load(p, args["config"], args["scale"])
         row = {"step": step}
         for q in [None, *a.quality]:
-            r = evaluate(images, args["scale"], "dsrn", model, "cpu", jpeg=q)
+            r = evaluate(images, args["scale"], "dsrn", model, "cpu", jpeg=q,
+                         metrics=("psnr", "ssim"))
             row["clean" if q is None else f"q{q}"] = round(r["psnr"], 3)
         done[p.name] = row
         out.write_text(json.dumps(done, indent=1))

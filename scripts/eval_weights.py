@@ -22,7 +22,7 @@ for (_, scale), path in sorted(available().items()):
     model = load_model(path, device)
     for ds in ("Set5", "Set14"):
         t = time.time()
-        r = evaluate(list_images(root / ds), scale, "dsrn", model, device)
+        r = evaluate(list_images(root / ds), scale, "dsrn", model, device, metrics=("psnr", "ssim"))
         r.update(dataset=ds, weights=path.name, device=device,
                  seconds=round(time.time() - t, 1))
         (out / f"{path.stem}_{ds}.json").write_text(json.dumps(r, indent=1))
