@@ -22,7 +22,7 @@ import torch
 from .backends import Backend, as_backend
 from .color import rgb_to_ycbcr, rgb_to_ycbcr_torch, ycbcr_to_rgb, ycbcr_to_rgb_torch
 from .model import DSRN
-from .resize import contributions
+from .resize import contributions, resize_pass_torch
 from .tiling import iter_rows
 
 STRIP = 64  # output rows per strip (bounds the float temporaries to STRIP full rows)
@@ -164,15 +164,7 @@ def _resize_rows_torch(lr: torch.Tensor, scale: int, a: int, b: int) -> torch.Te
     out = lr
     for dim, n, lo, hi in ((1, h, a, b), (2, w, 0, w * scale)):
         idx, wt = contributions(n, n * scale, float(scale))
-        idx_t = torch.as_tensor(idx[lo:hi], device=lr.device)
-        wt_t = torch.as_tensor(wt[lo:hi], device=lr.device, dtype=lr.dtype)
-        shape = [1, 1, 1]
-        shape[dim] = hi - lo
-        acc = None
-        for k in range(idx.shape[1]):
-            term = out.index_select(dim, idx_t[:, k]) * wt_t[:, k].reshape(shape)
-            acc = term if acc is None else acc + term
-        out = acc
+        out = resize_pass_torch(out, dim, idx[lo:hi], wt[lo:hi])
     return out
 
 

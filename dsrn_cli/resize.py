@@ -101,6 +101,20 @@ def imresize(
     return out.astype(np.uint8) if is_uint8 else out
 
 
+def resize_pass_torch(x: torch.Tensor, dim: int, idx: np.ndarray, wt: np.ndarray) -> torch.Tensor:
+    """One separable pass along ``dim``: the sum over taps ``k`` of the rows ``idx[:, k]``
+    weighted by ``wt[:, k]`` (tap tables from :func:`contributions`, or a slice of them)."""
+    idx_t = torch.as_tensor(idx, device=x.device)
+    wt_t = torch.as_tensor(wt, device=x.device, dtype=x.dtype)
+    shape = [1] * x.dim()
+    shape[dim] = idx.shape[0]
+    acc = None
+    for k in range(idx.shape[1]):
+        term = x.index_select(dim, idx_t[:, k]) * wt_t[:, k].reshape(shape)
+        acc = term if acc is None else acc + term
+    return acc
+
+
 def imresize_torch(x: torch.Tensor, scale: float) -> torch.Tensor:
     """MATLAB bicubic resize of the last two dims of a float tensor (no rounding).
 
@@ -113,15 +127,7 @@ def imresize_torch(x: torch.Tensor, scale: float) -> torch.Tensor:
         s, n_out = axes[axis]
         dim = x.dim() - 2 + axis
         idx, wt = contributions(x.shape[dim], n_out, float(s))
-        idx_t = torch.as_tensor(idx, device=x.device)
-        wt_t = torch.as_tensor(wt, device=x.device, dtype=x.dtype)
-        shape = [1] * x.dim()
-        shape[dim] = n_out
-        acc = None
-        for k in range(idx.shape[1]):
-            term = x.index_select(dim, idx_t[:, k]) * wt_t[:, k].reshape(shape)
-            acc = term if acc is None else acc + term
-        x = acc
+        x = resize_pass_torch(x, dim, idx, wt)
     return x
 
 

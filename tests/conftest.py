@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads during tests
 # Converted backend graphs go to a throwaway cache, not the user's.
@@ -30,3 +31,12 @@ def set5() -> Path:
 @pytest.fixture
 def set14() -> Path:
     return need(DATA / "test" / "Set14")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Many small forward passes: one thread avoids OpenMP spin-waits on a busy machine."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
