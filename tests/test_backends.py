@@ -197,3 +197,16 @@ def test_export_without_onnx_gives_a_hint(monkeypatch: pytest.MonkeyPatch, tmp_p
                                    "-o", str(tmp_path / "t.onnx")])
     assert res.exit_code == 2 and 'pip install "dsrn[onnx]"' in res.output
     assert not (tmp_path / "t.onnx").exists()
+
+
+def test_default_install_has_what_the_openvino_path_imports() -> None:
+    """`auto` on a CPU is OpenVINO, which reads torch's ONNX export: a default install
+    without `onnx` silently fell back to torch (found by fresh-check)."""
+    import re
+    from pathlib import Path
+
+    import tomllib
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    names = {re.split(r"[<>=;\[ ]", d, maxsplit=1)[0] for d in project["project"]["dependencies"]}
+    assert {"openvino", "onnx", "torch"} <= names
