@@ -44,7 +44,7 @@ HINTS = {
     "onnxruntime": 'pip install "dsrn[onnx]"',
     "onnx": 'pip install "dsrn[onnx]"',
 }
-CACHE_FORMAT = 2  # bump when what goes into a cache entry changes
+CACHE_FORMAT = 3  # bump when what goes into a cache entry changes (the graph too)
 
 
 class BackendError(RuntimeError):

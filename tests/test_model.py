@@ -69,15 +69,23 @@ def test_random_model_on_odd_image():
     assert y.shape == (1, 1, 39, 21) and torch.isfinite(y).all()
 
 
-def test_receptive_radius_bounds_influence():
-    cfg = small(steps=2)
+@pytest.mark.parametrize(
+    "scale, kw",
+    [(2, {}), (3, {"feedback": False}), (4, {"single_state": True}), (3, {"shared": False})],
+)
+def test_receptive_radius_is_the_exact_influence(scale: int, kw: dict) -> None:
+    """One input pixel moves outputs up to exactly ``receptive_radius`` LR cells away."""
+    cfg = DSRNConfig(scale=scale, c_lr=8, c_hr=8, c_first=8, steps=3, **kw)
     torch.manual_seed(0)
-    m = DSRN(cfg).eval()
+    m = DSRN(cfg).double().eval()
     r = receptive_radius(cfg)
-    x = torch.rand(1, 1, 2 * r + 9, 2 * r + 9)
+    n = 2 * r + 7
+    c = n // 2
+    x = torch.rand(1, 1, n, n, dtype=torch.float64)
     x2 = x.clone()
-    x2[..., 0, 0] += 1.0  # change a corner pixel
+    x2[..., c, c] += 1.0  # change the centre pixel
     with torch.no_grad():
-        d = (m(x) - m(x2)).abs()[0, 0]
-    s = cfg.scale
-    assert d[(r + 1) * s:, (r + 1) * s:].max() == 0  # no effect beyond the radius
+        d = (m.residual(x) - m.residual(x2)).abs()[0, 0]
+    cells = torch.nonzero(d > 0) // scale  # LR cell of every HR pixel that moved
+    reach = (cells - c).abs().max()
+    assert reach == r  # no effect beyond the radius, and some effect at it

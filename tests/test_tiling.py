@@ -1,0 +1,54 @@
+import numpy as np
+import pytest
+import torch
+
+from dsrn_cli.backends import TorchBackend
+from dsrn_cli.model import DSRN, DSRNConfig
+from dsrn_cli.tiling import spans, upscale_luma
+
+
+@pytest.mark.parametrize("n", [1, 5, 17, 100, 383, 384, 385, 1000, 2001])
+@pytest.mark.parametrize("tile, radius", [(1, 0), (16, 3), (80, 17), (384, 17), (512, 32)])
+def test_spans_cover_once_with_enough_context_and_one_window_shape(
+    n: int, tile: int, radius: int
+) -> None:
+    for start in (0, n // 3):
+        got = spans(n, tile, radius, start)
+        kept = [i for a, b, _, _ in got for i in range(a, b)]
+        assert kept == list(range(start, n))  # every index once, in order
+        assert len({hi - lo for _, _, lo, hi in got}) == 1  # one window shape
+        for a, b, lo, hi in got:
+            assert b - a <= tile
+            assert 0 <= lo and hi <= n
+            assert lo <= max(a - radius, 0) and hi >= min(b + radius, n)
+
+
+def test_spans_are_balanced() -> None:
+    """2000 px in tiles of 384: six spans of 334/330, not five of 384 and a thin 80."""
+    sizes = [b - a for a, b, _, _ in spans(2000, 384, 17)]
+    assert sizes == [334] * 5 + [330]
+
+
+class _OOMOnce(TorchBackend):
+    """Runs out of memory on the first tile larger than ``limit`` LR pixels."""
+
+    def __init__(self, model: DSRN, limit: int) -> None:
+        super().__init__(model)
+        self.limit, self.failed = limit, False
+
+    def sr(self, lr: np.ndarray) -> np.ndarray:
+        if lr.size > self.limit and not self.failed:
+            self.failed = True
+            raise RuntimeError("CPU out of memory (simulated)")
+        return super().sr(lr)
+
+
+def test_out_of_memory_halves_the_tile_and_keeps_the_pixels() -> None:
+    torch.manual_seed(0)
+    net = DSRN(DSRNConfig(scale=2, c_lr=8, c_hr=4, c_first=8, steps=2)).eval()
+    y = np.random.default_rng(0).random((70, 90), dtype=np.float32)
+    whole = upscale_luma(TorchBackend(net), y, tile=1000)
+    be = _OOMOnce(net, limit=40 * 40)
+    tiled = upscale_luma(be, y, tile=64)
+    assert be.failed
+    assert np.abs(whole - tiled).max() * 255 <= 1e-3
