@@ -28,7 +28,8 @@ from .tiling import iter_rows
 STRIP = 64  # output rows per strip (bounds the float temporaries to STRIP full rows)
 # LR tile for x4 on a CPU. A tile's activations grow with its HR area (16x the LR area at
 # x4), and they are most of the process's memory: the backends' CPU tile (256) needs
-# ~2 GB at x4 with OpenVINO, 80 keeps a 61 MP output under 1.2 GB (README, issue 8).
+# ~2 GB at x4 with OpenVINO; a 144 px window (110 + 2 x 17 margin) keeps a 61 MP output
+# under 1.2 GB (README, issue 8).
 X4_CPU_TILE = 110
 
 

@@ -104,7 +104,7 @@ class TorchBackend(Backend):
         cpu = self.device.type == "cpu"
         self.channels_last = cpu if channels_last is None else channels_last
         gpu = {"cuda": 512, "mps": 384}
-        self.default_tile = gpu.get(self.device.type) or _cpu_tile("torch", self.scale)
+        self.default_tile = gpu.get(self.device.type) or _cpu_tile("torch", self.cfg)
         net = model
         if self.channels_last:  # a private copy: the caller's model keeps its layout
             net = copy.deepcopy(model).to(memory_format=torch.channels_last)
@@ -133,7 +133,7 @@ class OpenVINOBackend(Backend):
     def __init__(self, model: DSRN) -> None:
         super().__init__(model.cfg)
         ov = _import("openvino")
-        self.default_tile = _cpu_tile("openvino", self.scale)
+        self.default_tile = _cpu_tile("openvino", self.cfg)
         entry = _entry(model, "openvino", ov.__version__, _to_openvino_ir)
         core = ov.Core()
         config = {"INFERENCE_PRECISION_HINT": "f32", "CACHE_DIR": str(entry / "ov_cache")}
@@ -158,7 +158,7 @@ class OnnxRuntimeBackend(Backend):
     def __init__(self, model: DSRN) -> None:
         super().__init__(model.cfg)
         ort = _import("onnxruntime")
-        self.default_tile = _cpu_tile("onnxruntime", self.scale)
+        self.default_tile = _cpu_tile("onnxruntime", self.cfg)
         entry = _entry(model, "onnxruntime", ort.__version__)
         opts = ort.SessionOptions()
         opts.log_severity_level = 3  # no warnings about dynamic shapes on stderr
@@ -172,17 +172,25 @@ class OnnxRuntimeBackend(Backend):
         return self.session.run(None, {self.input_name: x})[0][0, 0]
 
 
-# LR tile side per backend on a CPU at x2, from scripts/bench_upscale.py --tiles (see
-# docs/performance.md): the overlap (2 x 32 LR px) argues for large tiles, cache and RSS
-# for small ones. torch: 256 = 384 > 512; OpenVINO: 384 > 512 > 256; ONNX Runtime: 512 >
-# 384 by 7% at ~1.5x the activation memory, so 384. At x3/x4 the HR activations are 2-4x
-# larger per LR pixel: OpenVINO x4 measured 256 > 192 > 128, so 256 there.
+# LR tile side per backend on a CPU at x2, from scripts/bench_upscale.py --tiles and whole
+# runs (docs/performance.md). Each tile also computes a 17 px margin on each side, so
+# larger tiles waste less; their activations (OpenVINO keeps ~10 HR-state-sized tensors,
+# ~5 KB per LR pixel for lite x2, ~19 KB for paper) set the memory. torch: 256 = 384 >
+# 512; OpenVINO and ONNX Runtime: 384 (paper: ~2.5 GB), and 512 where the HR state is
+# narrow (lite: 1.9 GB, 4% faster than 384 on a 2000x1500 input). At x3/x4 the HR
+# activations are 2-4x larger per LR pixel: OpenVINO x4 measured 256 > 192 > 128.
 CPU_TILE = {"torch": 256, "openvino": 384, "onnxruntime": 384}
+CPU_TILE_NARROW = 512  # OpenVINO / ONNX Runtime at x2 when c_hr <= NARROW_HR
+NARROW_HR = 32
 CPU_TILE_X4 = 256
 
 
-def _cpu_tile(name: str, scale: int) -> int:
-    return CPU_TILE[name] if scale == 2 else min(CPU_TILE[name], CPU_TILE_X4)
+def _cpu_tile(name: str, cfg: DSRNConfig) -> int:
+    if cfg.scale != 2:
+        return min(CPU_TILE[name], CPU_TILE_X4)
+    if name != "torch" and cfg.c_hr <= NARROW_HR:
+        return CPU_TILE_NARROW
+    return CPU_TILE[name]
 
 
 def _import(name: str):
