@@ -134,15 +134,29 @@ class OpenVINOBackend(Backend):
         super().__init__(model.cfg)
         ov = _import("openvino")
         self.default_tile = _cpu_tile("openvino", self.cfg)
-        entry = _entry(model, "openvino", ov.__version__, _to_openvino_ir)
-        core = ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": "f32", "CACHE_DIR": str(entry / "ov_cache")}
+        self.entry = _entry(model, "openvino", ov.__version__, _to_openvino_ir)
+        self._compile("f32")
+
+    def _compile(self, hint: str) -> None:
+        import openvino as ov
+
+        config = {"INFERENCE_PRECISION_HINT": hint, "CACHE_DIR": str(self.entry / "ov_cache")}
+        xml = str(self.entry / "model.xml")
         try:
-            self.compiled = core.compile_model(str(entry / "model.xml"), "CPU", config)
+            self.compiled = ov.Core().compile_model(xml, "CPU", config)
         except Exception:  # a damaged compiled blob that OpenVINO could not skip
-            shutil.rmtree(entry / "ov_cache", ignore_errors=True)
-            self.compiled = core.compile_model(str(entry / "model.xml"), "CPU", config)
+            shutil.rmtree(self.entry / "ov_cache", ignore_errors=True)
+            self.compiled = ov.Core().compile_model(xml, "CPU", config)
         self.request = self.compiled.create_infer_request()
+
+    def bf16(self) -> OpenVINOBackend:
+        """The same network compiled with OpenVINO's bf16 hint: ~2x faster on CPUs with
+        bf16 units (AVX512_BF16, AMX), not exact (up to a few grey levels); on other CPUs
+        OpenVINO keeps f32."""
+        other = copy.copy(self)
+        other._compile("bf16")
+        other.name = "openvino bf16"
+        return other
 
     def residual(self, lr: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(lr, dtype=np.float32)[None, None]
@@ -174,13 +188,14 @@ class OnnxRuntimeBackend(Backend):
 
 # LR tile side per backend on a CPU at x2, from scripts/bench_upscale.py --tiles and whole
 # runs (docs/performance.md). Each tile also computes a 17 px margin on each side, so
-# larger tiles waste less; their activations (OpenVINO keeps ~10 HR-state-sized tensors,
+# larger tiles waste less; their activations (OpenVINO keeps ~10 HR-state-sized tensors:
 # ~5 KB per LR pixel for lite x2, ~19 KB for paper) set the memory. torch: 256 = 384 >
-# 512; OpenVINO and ONNX Runtime: 384 (paper: ~2.5 GB), and 512 where the HR state is
-# narrow (lite: 1.9 GB, 4% faster than 384 on a 2000x1500 input). At x3/x4 the HR
-# activations are 2-4x larger per LR pixel: OpenVINO x4 measured 256 > 192 > 128.
+# 512; OpenVINO and ONNX Runtime: 384 (paper ~2.5 GB peak), OpenVINO 512 where the HR
+# state is narrow (lite: 1.9 GB, ~4% faster than 384 on a 2000x1500 input; ONNX Runtime
+# already peaks at 3.4 GB there at 384). At x3/x4 the HR activations are 2-4x larger per
+# LR pixel: OpenVINO x4 measured 256 > 192 > 128.
 CPU_TILE = {"torch": 256, "openvino": 384, "onnxruntime": 384}
-CPU_TILE_NARROW = 512  # OpenVINO / ONNX Runtime at x2 when c_hr <= NARROW_HR
+CPU_TILE_NARROW = 512  # OpenVINO at x2 when c_hr <= NARROW_HR
 NARROW_HR = 32
 CPU_TILE_X4 = 256
 
@@ -188,7 +203,7 @@ CPU_TILE_X4 = 256
 def _cpu_tile(name: str, cfg: DSRNConfig) -> int:
     if cfg.scale != 2:
         return min(CPU_TILE[name], CPU_TILE_X4)
-    if name != "torch" and cfg.c_hr <= NARROW_HR:
+    if name == "openvino" and cfg.c_hr <= NARROW_HR:
         return CPU_TILE_NARROW
     return CPU_TILE[name]
 
@@ -288,7 +303,8 @@ def _entry(
     return entry
 
 
-def _resolve(name: str, device: torch.device) -> str:
+def resolve_backend(name: str, device: torch.device) -> str:
+    """The backend ``name`` stands for on ``device`` (``auto`` resolved), or BackendError."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     if name == "auto":
@@ -312,7 +328,7 @@ def pick_backend(
     a model whose weights changed gets a fresh conversion.
     """
     dev = torch.device(device) if device else next(model.parameters()).device
-    chosen = _resolve(name, dev)
+    chosen = resolve_backend(name, dev)
     if chosen == "torch":
         return TorchBackend(model, dev)
     key = (chosen, weights_digest(model), str(dev))

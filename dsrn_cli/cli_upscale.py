@@ -23,6 +23,7 @@ from .upscale import (
     DEFAULT_PNG_LEVEL,
     get_model,
     pick_device,
+    precision_allowed,
     with_ensemble,
     with_precision,
 )
@@ -117,7 +118,10 @@ def upscale_command(
         ),
     ] = DEFAULT_PNG_LEVEL,
     precision: Annotated[
-        Precision, typer.Option("--precision", help="fp16/bf16: CUDA GPU only.")
+        Precision,
+        typer.Option(
+            "--precision", help="fp16/bf16 on a CUDA GPU; bf16 with openvino on a CPU."
+        ),
     ] = "fp32",
     ensemble: Annotated[bool, typer.Option("--ensemble", help=ENSEMBLE_HELP)] = False,
 ) -> None:
@@ -128,9 +132,15 @@ def upscale_command(
         console, scale, model, weights, device, tile, quality, max_pixels, png_level
     )  # fmt: skip
     device = rank_device(device)
-    if precision != "fp32" and pick_device(device).type != "cuda":
-        raise _usage(console, f"--precision {precision} needs a CUDA GPU (this run is on "
-                     f"{pick_device(device).type}); use fp32")  # fmt: skip
+    dev = pick_device(device)
+    try:
+        if not precision_allowed(precision, backend, dev):
+            raise BackendError(
+                f"--precision {precision} needs a CUDA GPU, or bf16 with the openvino backend "
+                f"on a CPU (this run: {backend} on {dev.type}); use fp32"
+            )
+    except BackendError as e:
+        raise _usage(console, str(e)) from None
     if output is not None and output.exists() and not output.is_dir():
         if len(inputs) > 1 or inputs[0].is_dir():
             raise _usage(console, f"{output} is a file; several inputs need an output folder")

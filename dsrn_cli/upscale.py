@@ -22,7 +22,15 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .assemble import assemble, iter_strips
-from .backends import Backend, as_backend, pick_backend
+from .backends import (
+    Backend,
+    BackendError,
+    OpenVINOBackend,
+    TorchBackend,
+    as_backend,
+    pick_backend,
+    resolve_backend,
+)
 from .device import pick_device
 from .ensemble import ensemble as self_ensemble
 from .model import DSRN
@@ -102,8 +110,22 @@ class _Autocast(Backend):
 
 
 def with_precision(backend: Backend, precision: str = "fp32") -> Backend:
-    """``backend`` itself for fp32, else one computing in ``precision``."""
-    return backend if precision == "fp32" else _Autocast(backend, precision)
+    """``backend`` itself for fp32, else one computing in ``precision``: OpenVINO with its
+    bf16 hint, torch with autocast (what ``--precision`` offers on a CUDA GPU)."""
+    if precision == "fp32":
+        return backend
+    if isinstance(backend, OpenVINOBackend) and precision == "bf16":
+        return backend.bf16()
+    if not isinstance(backend, TorchBackend):
+        raise BackendError(f"the {backend.name} backend runs fp32 only; use fp32")
+    return _Autocast(backend, precision)
+
+
+def precision_allowed(precision: str, backend: str, device: torch.device) -> bool:
+    """What ``--precision`` accepts: any on a CUDA GPU; on a CPU, bf16 with OpenVINO."""
+    if precision == "fp32" or device.type == "cuda":
+        return True
+    return precision == "bf16" and resolve_backend(backend, device) == "openvino"
 
 
 class _Ensemble(Backend):

@@ -146,14 +146,14 @@ def test_missing_backend_gives_a_hint_and_auto_skips_it(
 
 
 def test_auto_is_torch_off_the_cpu_and_others_refuse_it() -> None:
-    assert backends._resolve("auto", torch.device("cuda")) == "torch"
-    assert backends._resolve("auto", torch.device("cpu")) == next(
+    assert backends.resolve_backend("auto", torch.device("cuda")) == "torch"
+    assert backends.resolve_backend("auto", torch.device("cpu")) == next(
         n for n in backends.AUTO_ORDER if installed(n)
     )
     with pytest.raises(BackendError, match="runs on the CPU"):
-        backends._resolve("openvino", torch.device("cuda"))
+        backends.resolve_backend("openvino", torch.device("cuda"))
     with pytest.raises(BackendError, match="unknown backend"):
-        backends._resolve("tensorrt", torch.device("cpu"))
+        backends.resolve_backend("tensorrt", torch.device("cpu"))
 
 
 @pytest.mark.skipif(
@@ -210,3 +210,39 @@ def test_default_install_has_what_the_openvino_path_imports() -> None:
     project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     names = {re.split(r"[<>=;\[ ]", d, maxsplit=1)[0] for d in project["project"]["dependencies"]}
     assert {"openvino", "onnx", "torch"} <= names
+
+
+@pytest.mark.skipif("openvino" not in OPTIONAL, reason="openvino not installed")
+def test_openvino_bf16_is_opt_in_and_close_to_f32() -> None:
+    """``--precision bf16`` on a CPU: OpenVINO's bf16 hint, a copy; f32 stays the default.
+
+    On a CPU without bf16 units OpenVINO keeps f32 and the two are equal."""
+    from dsrn_cli.upscale import with_precision
+
+    be = pick_backend("openvino", _tiny(), "cpu")
+    half = with_precision(be, "bf16")
+    assert (be.name, half.name) == ("openvino", "openvino bf16")
+    y = RNG.random((37, 29)).astype(np.float32)
+    a, b = be.sr(y), half.sr(y)
+    assert np.array_equal(a, be.sr(y))  # the f32 backend is untouched
+    assert np.abs(a - b).max() * 255 < 8
+    with pytest.raises(BackendError):
+        with_precision(be, "fp16")
+
+
+def test_cli_precision_on_a_cpu(tmp_path: Path) -> None:
+    """bf16 is accepted with openvino (or auto resolving to it); anything else exits 2."""
+    src = tmp_path / "a.png"
+    from PIL import Image
+
+    Image.fromarray(RNG.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(src)
+    base = ["upscale", str(src), "-s", "2", "--model", "lite", "--device", "cpu"]
+    for bad in (["--precision", "bf16", "--backend", "torch"], ["--precision", "fp16"]):
+        r = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "x.png"), *bad])
+        assert r.exit_code == 2 and "needs a CUDA GPU" in r.output, (bad, r.output)
+    assert not (tmp_path / "x.png").exists()
+    if "openvino" in OPTIONAL:
+        out = tmp_path / "bf16.png"
+        r = CliRunner().invoke(app, [*base, "-o", str(out), "--precision", "bf16"])
+        assert r.exit_code == 0, r.output
+        assert Image.open(out).size == (48, 40)

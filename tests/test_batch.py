@@ -67,7 +67,11 @@ def test_encoder_and_precision_options(cli: typer.Typer, tmp_path: Path) -> None
         assert r.exit_code == 0, r.output
         sizes[level] = dst.stat().st_size
     assert sizes["0"] > sizes["9"]
-    for bad in (["--png-compression", "10"], ["--precision", "fp8"], ["--precision", "bf16"]):
+    for bad in (
+        ["--png-compression", "10"],
+        ["--precision", "fp8"],
+        ["--precision", "bf16", "--backend", "torch"],
+    ):
         r = CliRunner().invoke(cli, ["upscale", str(src), "-o", str(tmp_path / "x.png"), *LITE,
                                      *bad])  # fmt: skip
         assert r.exit_code == 2, (bad, r.output)
