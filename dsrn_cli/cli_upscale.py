@@ -133,14 +133,10 @@ def upscale_command(
     )  # fmt: skip
     device = rank_device(device)
     dev = pick_device(device)
-    try:
-        if not precision_allowed(precision, backend, dev):
-            raise BackendError(
-                f"--precision {precision} needs a CUDA GPU, or bf16 with the openvino backend "
-                f"on a CPU (this run: {backend} on {dev.type}); use fp32"
-            )
-    except BackendError as e:
-        raise _usage(console, str(e)) from None
+    if not precision_allowed(precision, backend, dev):
+        raise _usage(console, f"--precision {precision} needs a CUDA GPU, or bf16 with the "
+                     f"openvino backend on a CPU (this run: {backend} on {dev.type}); "
+                     "use fp32")  # fmt: skip
     if output is not None and output.exists() and not output.is_dir():
         if len(inputs) > 1 or inputs[0].is_dir():
             raise _usage(console, f"{output} is a file; several inputs need an output folder")
@@ -162,13 +158,13 @@ def upscale_command(
     opts = Options(scale, tile, fmt, quality, png_level, max_pixels, overwrite, debug)
     nets: dict[Path, Backend] = {}
     if weights is None:  # the clean default is loaded already
-        nets[resolve(scale, model, pick_device(device))] = net
+        nets[resolve(scale, model, dev)] = net
 
     def net_for(job: Job) -> tuple[Backend, str | None]:
         """The network for one input (``auto``: the -jpeg weights for a low-quality JPEG)."""
         if weights is not None:
             return net, str(weights)
-        path = weights_for_input(job.src, scale, model, pick_device(device))
+        path = weights_for_input(job.src, scale, model, dev)
         if path not in nets:
             be = get_model(scale, None, path, device, backend=backend)
             nets[path] = with_ensemble(with_precision(be, precision), ensemble)
