@@ -12,8 +12,9 @@ to a fixed shape: OpenVINO and ONNX Runtime get graphs with dynamic H and W.
 Converted graphs live in the user cache under a key made of the weights' sha256 (of the
 config and every tensor), the exporter and runtime versions; each entry records the
 sha256 of its files and is rebuilt when a file is missing or does not match. OpenVINO's
-compiled blobs go into the same entry (its ``CACHE_DIR``). OpenVINO always compiles at
-f32: its default precision on CPUs with bf16 units changes pixels by up to ~2 levels.
+compiled blobs go into the same entry (its ``CACHE_DIR``). OpenVINO compiles at f32
+unless bf16 is asked for (:func:`with_precision`; ``--precision auto`` does where the CPU
+has bf16 units, :func:`resolve_precision`): never at the plugin's own default.
 
 ``pick_backend("auto", ...)``: torch on CUDA/MPS; on a CPU the fastest exact backend
 installed, in the order of :data:`AUTO_ORDER` (measured in docs/performance.md).
@@ -69,6 +70,7 @@ class Backend:
 
     name = "?"
     default_tile = 256
+    precision = "fp32"  # what the network computes in (records and --json say it)
 
     def __init__(self, cfg: DSRNConfig) -> None:
         self.cfg = cfg
@@ -158,7 +160,7 @@ class OpenVINOBackend(Backend):
         OpenVINO keeps f32."""
         other = copy.copy(self)
         other._compile("bf16")
-        other.name = "openvino bf16"
+        other.name, other.precision = "openvino bf16", "bf16"
         return other
 
     def residual(self, lr: np.ndarray) -> np.ndarray:
@@ -388,6 +390,48 @@ def get_model(
 
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+PRECISION_CHOICES = ("auto", *PRECISIONS)
+# Model/scale pairs whose bf16 output moved a Set5 or Set14 mean PSNR by more than
+# BF16_BOUND_DB (scripts/precision_error.py, docs/performance.md): auto keeps them fp32.
+BF16_BOUND_DB = 0.02
+BF16_EXCLUDED: frozenset[tuple[str, int]] = frozenset()
+
+
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively, as OpenVINO sees it: ``"BF16"`` in the CPU
+    plugin's ``OPTIMIZATION_CAPABILITIES`` (AVX512_BF16 or AMX; Intel Sapphire Rapids and
+    later, AMD Zen 4 and later). False without OpenVINO or when it cannot be asked.
+    Cached: asked once per process (~0.4 s, OpenVINO's import)."""
+    try:
+        import openvino as ov
+
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # not installed, or no CPU plugin
+        return False
+
+
+def resolve_precision(
+    precision: str, backend: str, device: torch.device | str, model: tuple[str, int] | None = None
+) -> str:
+    """The precision ``precision`` stands for with ``backend`` on ``device``.
+
+    ``auto``: ``bf16`` where the backend resolves to OpenVINO on a CPU with native bf16
+    (:func:`cpu_has_native_bf16`), ~1.8x faster there (AVX512_BF16) and within
+    :data:`BF16_BOUND_DB` of fp32's PSNR (docs/performance.md); ``fp32`` everywhere else
+    (CUDA/MPS, torch and ONNX Runtime on a CPU, CPUs without bf16 units) and for the
+    ``model`` (config name, scale) pairs in :data:`BF16_EXCLUDED`. Any other value is
+    returned as it is (:func:`precision_allowed` checks it). Raises BackendError for an
+    unknown backend name.
+    """
+    if precision != "auto":
+        return precision
+    dev = torch.device(device)
+    if dev.type != "cpu" or resolve_backend(backend, dev) != "openvino":
+        return "fp32"
+    if model is not None and tuple(model) in BF16_EXCLUDED:
+        return "fp32"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
 class _Autocast(Backend):
@@ -396,7 +440,7 @@ class _Autocast(Backend):
 
     def __init__(self, inner: Backend, precision: str) -> None:
         super().__init__(inner.cfg)
-        self.inner, self.dtype = inner, PRECISIONS[precision]
+        self.inner, self.dtype, self.precision = inner, PRECISIONS[precision], precision
         self.device, self.default_tile = inner.device, inner.default_tile
         self.name = f"{inner.name} {precision}"
 
@@ -422,7 +466,8 @@ def with_precision(backend: Backend, precision: str = "fp32") -> Backend:
 
 
 def precision_allowed(precision: str, backend: str, device: torch.device) -> bool:
-    """What ``--precision`` accepts: any on a CUDA GPU; on a CPU, bf16 with OpenVINO."""
-    if precision == "fp32" or device.type == "cuda":
+    """What ``--precision`` accepts: auto and fp32 anywhere; any on a CUDA GPU; on a CPU,
+    bf16 with OpenVINO."""
+    if precision in ("auto", "fp32") or device.type == "cuda":
         return True
     return precision == "bf16" and resolve_backend(backend, device) == "openvino"

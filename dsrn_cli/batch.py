@@ -156,6 +156,7 @@ def record(job: Job, status: str, error: str | None = None) -> dict[str, Any]:
         "size_in": None,
         "size_out": None,
         "weights": None,
+        "precision": None,
     }
 
 
@@ -299,7 +300,9 @@ def run_jobs(
         else:
             finish(i, rec)
 
-    def write(i: int, t0: float, img: Any, decoded: Decoded, fmt: str, used: str | None) -> None:
+    def write(
+        i: int, t0: float, img: Any, decoded: Decoded, fmt: str, used: str | None, prec: str
+    ) -> None:
         job = jobs[i]
         assert job.dst is not None
         tw = time.perf_counter()
@@ -307,7 +310,7 @@ def run_jobs(
             size = write_output(img, job.dst, fmt, opts.quality, decoded, opts.png_level)
             rec = record(job, "done")
             rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=list(decoded.size),
-                       size_out=list(size), weights=used)  # fmt: skip
+                       size_out=list(size), weights=used, precision=prec)  # fmt: skip
         except Exception as e:
             rec = record(job, "failed", _error_text(e, opts.debug))
         with lock:
@@ -339,7 +342,8 @@ def run_jobs(
                 stages["upscale"] += time.perf_counter() - tu
             decoded.arr = decoded.arr[:0]  # the writer needs only the metadata
             slots.acquire()
-            fut: Future = pool.submit(write, i, t0, img, decoded, fmt, used)
+            prec = getattr(job_net, "precision", "fp32")  # a bare DSRN runs fp32
+            fut: Future = pool.submit(write, i, t0, img, decoded, fmt, used, prec)
             fut.add_done_callback(lambda _f: slots.release())
             del img
     except KeyboardInterrupt:

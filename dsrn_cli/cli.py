@@ -20,6 +20,7 @@ from .options import (
     Method,
     ModelName,
     Optimizer,
+    Precision,
     examples,
 )
 
@@ -116,6 +117,10 @@ def bench(
                                         help="auto: torch on a GPU, the fastest exact "
                                              "installed backend on a CPU."),
     ensemble: bool = typer.Option(False, "--ensemble", help=ENSEMBLE_HELP),
+    precision: Precision = typer.Option("fp32", "--precision",
+                                        help="fp32 (default: the protocol's numbers do not "
+                                             "depend on the CPU); auto/bf16/fp16 as for "
+                                             "upscale, to measure them."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images."),
     metrics: str = typer.Option("psnr,ssim,ifc", "--metrics",
@@ -128,7 +133,13 @@ def bench(
     debug: bool = typer.Option(False, "--debug", help="Show the download library's log."),
 ) -> None:
     """PSNR/SSIM/IFC on a benchmark, beside the paper's Table 1."""
-    from .backends import BackendError, pick_backend
+    from .backends import (
+        BackendError,
+        pick_backend,
+        precision_allowed,
+        resolve_precision,
+        with_precision,
+    )
     from .bench import JPEG_PROTOCOL, METRICS, PROTOCOL, evaluate, published
     from .datasets import DatasetError, resolve_dataset
     from .device import pick_device
@@ -169,6 +180,10 @@ def bench(
                 try:
                     path = fetch_weights(weights, debug) if weights else resolve(s, model, dev)
                     mdl = pick_backend(backend, load_model(path, dev), dev)
+                    if not precision_allowed(precision, mdl.name, dev):
+                        raise BackendError(f"--precision {precision} needs a CUDA GPU, or "
+                                           "bf16 with the openvino backend on a CPU")
+                    mdl = with_precision(mdl, resolve_precision(precision, mdl.name, dev))
                 except WeightsError as e:
                     console.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False)
                     raise typer.Exit(1) from None

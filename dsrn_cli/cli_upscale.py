@@ -15,16 +15,22 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .backends import Backend, BackendError, get_model, precision_allowed, with_precision
+from .backends import (
+    Backend,
+    BackendError,
+    get_model,
+    precision_allowed,
+    resolve_precision,
+    with_precision,
+)
 from .batch import Job, Options, plan, rank_device, run_batch
 from .device import pick_device
 from .ensemble import with_ensemble
 from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL
-from .options import ENSEMBLE_HELP, BackendName, Device, ModelName
+from .options import ENSEMBLE_HELP, BackendName, Device, ModelName, Precision
 from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, resolve, weights_for_input
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]
-Precision = Literal["fp32", "fp16", "bf16"]
 
 
 def _usage(console: Console, msg: str) -> typer.Exit:
@@ -114,9 +120,12 @@ def upscale_command(
     precision: Annotated[
         Precision,
         typer.Option(
-            "--precision", help="fp16/bf16 on a CUDA GPU; bf16 with openvino on a CPU."
+            "--precision",
+            help="auto: bf16 with openvino on a CPU with native bf16 (AVX512_BF16/AMX; "
+            "~2x faster, within 0.02 dB), fp32 elsewhere. fp32: exact. fp16/bf16 on a CUDA "
+            "GPU; bf16 with openvino on a CPU.",
         ),
-    ] = "fp32",
+    ] = "auto",
     ensemble: Annotated[bool, typer.Option("--ensemble", help=ENSEMBLE_HELP)] = False,
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
@@ -135,7 +144,9 @@ def upscale_command(
         if len(inputs) > 1 or inputs[0].is_dir():
             raise _usage(console, f"{output} is a file; several inputs need an output folder")
     try:
-        net = with_precision(get_model(scale, model, weights, device, backend=backend), precision)
+        net = get_model(scale, model, weights, device, backend=backend)
+        precision = resolve_precision(precision, net.name, dev)  # the backend that started
+        net = with_precision(net, precision)
         net = with_ensemble(net, ensemble)
     except BackendError as e:  # not installed, or not on this device: a usage error
         raise _usage(console, str(e)) from None
