@@ -38,6 +38,8 @@ import torch
 
 from .device import pick_device
 from .model import DSRN, DSRNConfig, receptive_radius
+from .precision import cpu_has_native_bf16 as cpu_has_native_bf16  # re-exported
+from .precision import resolve_precision as resolve_precision  # re-exported
 from .resize import imresize_torch
 from .weights import WeightsError, fetch_weights, load_model, resolve
 
@@ -390,48 +392,6 @@ def get_model(
 
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-PRECISION_CHOICES = ("auto", *PRECISIONS)
-# Model/scale pairs whose bf16 output moved a Set5 or Set14 mean PSNR by more than
-# BF16_BOUND_DB (scripts/precision_error.py, docs/performance.md): auto keeps them fp32.
-BF16_BOUND_DB = 0.02
-BF16_EXCLUDED: frozenset[tuple[str, int]] = frozenset()
-
-
-@lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes bf16 natively, as OpenVINO sees it: ``"BF16"`` in the CPU
-    plugin's ``OPTIMIZATION_CAPABILITIES`` (AVX512_BF16 or AMX; Intel Sapphire Rapids and
-    later, AMD Zen 4 and later). False without OpenVINO or when it cannot be asked.
-    Cached: asked once per process (~0.4 s, OpenVINO's import)."""
-    try:
-        import openvino as ov
-
-        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-    except Exception:  # not installed, or no CPU plugin
-        return False
-
-
-def resolve_precision(
-    precision: str, backend: str, device: torch.device | str, model: tuple[str, int] | None = None
-) -> str:
-    """The precision ``precision`` stands for with ``backend`` on ``device``.
-
-    ``auto``: ``bf16`` where the backend resolves to OpenVINO on a CPU with native bf16
-    (:func:`cpu_has_native_bf16`), ~1.8x faster there (AVX512_BF16) and within
-    :data:`BF16_BOUND_DB` of fp32's PSNR (docs/performance.md); ``fp32`` everywhere else
-    (CUDA/MPS, torch and ONNX Runtime on a CPU, CPUs without bf16 units) and for the
-    ``model`` (config name, scale) pairs in :data:`BF16_EXCLUDED`. Any other value is
-    returned as it is (:func:`precision_allowed` checks it). Raises BackendError for an
-    unknown backend name.
-    """
-    if precision != "auto":
-        return precision
-    dev = torch.device(device)
-    if dev.type != "cpu" or resolve_backend(backend, dev) != "openvino":
-        return "fp32"
-    if model is not None and tuple(model) in BF16_EXCLUDED:
-        return "fp32"
-    return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
 class _Autocast(Backend):

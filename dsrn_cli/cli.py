@@ -21,6 +21,7 @@ from .options import (
     ModelName,
     Optimizer,
     Precision,
+    TrainPrecision,
     examples,
 )
 
@@ -60,13 +61,16 @@ def models(
     as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
 ) -> None:
     """The bundled weights: size, checksum, Set5/Set14 PSNR, and which one auto picks here."""
-    from .device import pick_device
+    from .device import device_type
+    from .precision import resolve_precision
     from .weights import describe, weights_dir
 
-    dev = pick_device("auto")
+    dev = device_type("auto")
     rows = describe(device=dev)
+    for r in rows:  # what `upscale` runs it in here by default (--precision auto)
+        r["precision"] = resolve_precision("auto", "auto", dev, (r["name"], r["scale"]))
     if as_json:
-        print(json.dumps({"folder": str(weights_dir()), "device": str(dev), "models": rows},
+        print(json.dumps({"folder": str(weights_dir()), "device": dev, "models": rows},
                          indent=1))
         return
     if not rows:
@@ -75,12 +79,13 @@ def models(
     ens = any(r["set5_psnr_ensemble"] or r["set14_psnr_ensemble"] for r in rows)
     table = Table(title=f"bundled weights ({weights_dir()})", box=None,
                   padding=(0, 1), pad_edge=False,
-                  caption=f"auto: used without --model on this machine ({dev.type}). "
-                          "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it.")
+                  caption=f"auto: used without --model on this machine ({dev}). "
+                          "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it (fp32). "
+                          "precision: what upscale computes in here by default.")
     cols = ["model", "scale", "params", "size", "sha256", "Set5 / Set14"]
-    cols += ["--ensemble"] * ens + ["auto"]
+    cols += ["--ensemble"] * ens + ["precision", "auto"]
     for col in cols:
-        left = col in ("model", "sha256", "auto")
+        left = col in ("model", "sha256", "precision", "auto")
         table.add_column(col, justify="left" if left else "right", no_wrap=True)
     for r in rows:
         sha = r["sha256"][:10] + ("" if r["verified"] else " (not in manifest!)")
@@ -91,7 +96,7 @@ def models(
                  _pair(r["set5_psnr"], r["set14_psnr"])]
         if ens:
             cells.append(_pair(r["set5_psnr_ensemble"], r["set14_psnr_ensemble"]))
-        table.add_row(*cells, "auto" if r["auto"] else "")
+        table.add_row(*cells, r["precision"], "auto" if r["auto"] else "")
     out.print(table)
 
 
@@ -250,6 +255,10 @@ def train(
                                     "at a random quality in this range."),
     jpeg_clean_share: float = typer.Option(0.2, "--jpeg-clean-share", min=0.0, max=1.0,
                                            help="With --jpeg: share of patches left clean."),
+    precision: TrainPrecision = typer.Option("auto", "--precision",
+                                             help="Forward pass under bf16 autocast (f32 "
+                                                  "weights): auto = on CUDA and on CPUs "
+                                                  "with native bf16."),
 ) -> None:
     """Train DSRN on folders of HR images (resumable; runs under torchrun too)."""
     from .train import TrainArgs
@@ -269,7 +278,7 @@ def train(
                      init=str(init) if init else None, resume=resume,
                      val=str(val) if val else None, device=device, optimizer=optimizer,
                      loss=loss, lr=lr, batch=batch, patch=patch, val_every=val_every, seed=seed,
-                     jpeg=jpeg, jpeg_clean_share=jpeg_clean_share)
+                     jpeg=jpeg, jpeg_clean_share=jpeg_clean_share, precision=precision)
     run(args, log=console.print)
     console.print(f"weights: {out_dir / 'last.safetensors'}")
 

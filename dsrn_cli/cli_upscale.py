@@ -9,26 +9,20 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .backends import (
-    Backend,
-    BackendError,
-    get_model,
-    precision_allowed,
-    resolve_precision,
-    with_precision,
-)
-from .batch import Job, Options, plan, rank_device, run_batch
-from .device import pick_device
-from .ensemble import with_ensemble
+from .device import device_type
 from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL
 from .options import ENSEMBLE_HELP, BackendName, Device, ModelName, Precision
 from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, resolve, weights_for_input
+
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .batch import Job
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]
 
@@ -53,7 +47,7 @@ def _validate(
         raise _usage(console, f"--scale must be 2, 3 or 4, not {scale}")
     if model not in (None, "auto") and weights:
         raise _usage(console, "give --model or --weights, not both")
-    if device == "cuda" and not pick_device("auto").type == "cuda":
+    if device == "cuda" and not device_type("auto") == "cuda":
         raise _usage(console, "--device cuda, but CUDA is not available")
     if tile is not None and tile < 8:
         raise _usage(console, "--tile must be at least 8 (LR pixels)")
@@ -129,6 +123,13 @@ def upscale_command(
     ensemble: Annotated[bool, typer.Option("--ensemble", help=ENSEMBLE_HELP)] = False,
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
+    # torch and the runtimes load here, not when the command line is built (dsrn --help)
+    from .backends import BackendError, get_model, precision_allowed, with_precision
+    from .batch import Options, plan, rank_device, run_batch
+    from .device import pick_device
+    from .ensemble import with_ensemble
+    from .precision import resolve_precision
+
     console = Console(stderr=True, soft_wrap=True)
     fmt = fmt.lower()
     _validate(
@@ -178,4 +179,4 @@ def upscale_command(
     raise typer.Exit(run_batch(jobs, net_for, opts, console, json_path, quiet))
 
 
-__all__ = ["upscale_command", "plan"]
+__all__ = ["upscale_command"]

@@ -6,12 +6,13 @@ from __future__ import annotations
 from enum import Enum
 from typing import Literal
 
-from .model import CONFIGS
+from .config import CONFIGS
 from .weights import available
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
 BackendName = Literal["auto", "torch", "openvino", "onnxruntime"]
 Precision = Literal["auto", "fp32", "fp16", "bf16"]
+TrainPrecision = Literal["auto", "fp32", "bf16"]
 _NAMES = ("auto", *sorted({name for name, _ in available()}))
 # The bundled files' configuration names, read from the weights folder at start-up.
 ModelName = Literal[_NAMES]  # type: ignore[valid-type]

@@ -85,10 +85,12 @@ def render(doc: dict) -> str:
              "\\|diff\\| Y | max / mean \\|diff\\| RGB | RGB values changed | within bound |",
              "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in doc["rows"]:
-        lines.append(f"| {r['config']} x{r['scale']} | {r['dataset']} | {r['psnr_f32']:.3f} | "
-                     f"{r['psnr_bf16']:.3f} | {r['dpsnr']:+.4f} | {r['worst_image_dpsnr']:+.4f} | "
-                     f"{r['max_y']} / {r['mean_y']:.3f} | {r['max_rgb']} / {r['mean_rgb']:.3f} | "
-                     f"{100 * r['changed_rgb']:.1f}% | {'yes' if r['passes'] else 'NO'} |")
+        lines.append(
+            f"| {r['config']} x{r['scale']} | {r['dataset']} | {r['psnr_f32']:.3f} | "
+            f"{r['psnr_bf16']:.3f} | {r['dpsnr']:+.4f} | {r['worst_image_dpsnr']:+.4f} | "
+            f"{r['max_y']} / {r['mean_y']:.3f} | {r['max_rgb']} / {r['mean_rgb']:.3f} | "
+            f"{100 * r['changed_rgb']:.1f}% | {'yes' if r['passes'] else 'NO'} |"
+        )
     return "\n".join(lines)
 
 
@@ -111,9 +113,12 @@ def main() -> None:
             t0 = time.perf_counter()
             r = measure(config, int(scale), dataset, a.bound)
             doc["rows"].append(r)
-            print(f"{config} x{scale} {dataset}: {r['dpsnr']:+.4f} dB (worst image "
-                  f"{r['worst_image_dpsnr']:+.4f}), max Y {r['max_y']}, max RGB {r['max_rgb']}"
-                  f", {time.perf_counter() - t0:.0f} s", flush=True)
+            print(
+                f"{config} x{scale} {dataset}: {r['dpsnr']:+.4f} dB (worst image "
+                f"{r['worst_image_dpsnr']:+.4f}), max Y {r['max_y']}, max RGB {r['max_rgb']}"
+                f", {time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
             if a.json:
                 a.json.parent.mkdir(parents=True, exist_ok=True)
                 a.json.write_text(json.dumps(doc, indent=1) + "\n")
