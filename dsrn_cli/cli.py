@@ -53,6 +53,15 @@ def _pair(a: float | None, b: float | None) -> str:
     return "-" if a is None and b is None else f"{_fmt(a, 2)} / {_fmt(b, 2)}"
 
 
+def _precision_note(rows: list[dict]) -> str:
+    """The caption's word on what ``upscale`` computes in here (--precision auto)."""
+    kinds = {r["precision"] for r in rows}
+    if len(kinds) != 1:
+        return "precision: what upscale computes in here by default."
+    why = " (this CPU computes bf16 natively)" if kinds == {"bf16"} else ""
+    return f"upscale computes in {kinds.pop()} here by default{why}; --precision fp32 is exact."
+
+
 @app.command(epilog=examples(
     "dsrn models",
     "dsrn models --json > models.json",
@@ -81,9 +90,10 @@ def models(
                   padding=(0, 1), pad_edge=False,
                   caption=f"auto: used without --model on this machine ({dev}). "
                           "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it (fp32). "
-                          "precision: what upscale computes in here by default.")
+                          + _precision_note(rows))
+    per_row = len({r["precision"] for r in rows}) > 1
     cols = ["model", "scale", "params", "size", "sha256", "Set5 / Set14"]
-    cols += ["--ensemble"] * ens + ["precision", "auto"]
+    cols += ["--ensemble"] * ens + ["precision"] * per_row + ["auto"]
     for col in cols:
         left = col in ("model", "sha256", "precision", "auto")
         table.add_column(col, justify="left" if left else "right", no_wrap=True)
@@ -96,7 +106,9 @@ def models(
                  _pair(r["set5_psnr"], r["set14_psnr"])]
         if ens:
             cells.append(_pair(r["set5_psnr_ensemble"], r["set14_psnr_ensemble"]))
-        table.add_row(*cells, r["precision"], "auto" if r["auto"] else "")
+        if per_row:
+            cells.append(r["precision"])
+        table.add_row(*cells, "auto" if r["auto"] else "")
     out.print(table)
 
 

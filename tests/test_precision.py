@@ -125,3 +125,17 @@ def test_bf16_error_bound_on_a_real_image(set5: Path) -> None:
     assert not np.array_equal(a, b)  # bf16 did run
     assert np.abs(a - b).max() <= 3
     assert abs(psnr(b) - psnr(a)) <= precision.BF16_BOUND_DB
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_models_says_the_precision_upscale_uses(
+    monkeypatch: pytest.MonkeyPatch, native: bool
+) -> None:
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native and HAS_OV)
+    r = CliRunner().invoke(app, ["models", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    want = "bf16" if native and HAS_OV and doc["device"] == "cpu" else "fp32"
+    assert doc["models"] and {m["precision"] for m in doc["models"]} == {want}
+    table = CliRunner().invoke(app, ["models"]).output
+    assert f"computes in {want} here" in " ".join(table.split())
