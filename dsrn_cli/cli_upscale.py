@@ -110,7 +110,9 @@ def upscale_command(
                                        "backend on a CPU.")
     ] = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile side in LR pixels.")] = None,
-    recursive: Annotated[bool, typer.Option("--recursive", help="Walk subfolders too (mirrored in the output).")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", help="Walk subfolders too (mirrored in the output).")
+    ] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")
     ] = False,
