@@ -21,7 +21,7 @@ from .device import pick_device
 from .ensemble import with_ensemble
 from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL, DEFAULT_QUALITY
 from .options import ENSEMBLE_HELP, BackendName, Device, ModelName
-from .outsize import SizeSpec
+from .outsize import SizeSpec, network_factors
 from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, available, resolve, weights_for_input
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]
@@ -163,7 +163,8 @@ def upscale_command(
     except (ValueError, PlanError) as e:
         raise _usage(console, str(e)) from None
     try:
-        first = scale or max(_scales(model, dev))
+        have = _scales(model, dev)  # the first pass's net, loaded now to fail early
+        first = scale or (network_factors(outscale, have)[0] if outscale else max(have))
         net = with_precision(
             get_model(scale or first, model, weights, device, backend=backend)
             if weights is None else get_model(_weights_scale(weights), None, weights, device,
