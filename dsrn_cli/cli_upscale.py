@@ -159,6 +159,8 @@ def upscale_command(
     spec = SizeSpec(scale, outscale, width, height)
     try:
         spec.check()
+        if outscale is not None:
+            network_factors(outscale)  # beyond what dsrn chains: a usage error
         found = plan(inputs, output, spec.tag(), fmt, recursive)
     except (ValueError, PlanError) as e:
         raise _usage(console, str(e)) from None

@@ -368,7 +368,8 @@ def test_outscale_8_chains(cli: typer.Typer, tmp_path: Path) -> None:
     "args, text",
     [(["--outscale", "0.5"], "above 1"), (["--outscale", "1"], "above 1"),
      (["-s", "2", "--outscale", "3"], "only one of"), (["-s", "2", "--width", "80"], "only one"),
-     (["--width", "0"], "positive"), ([], "give -s/--scale, --outscale or --width")],
+     (["--width", "0"], "positive"), (["--outscale", "100"], "at most"),
+     ([], "give -s/--scale, --outscale or --width")],
 )  # fmt: skip
 def test_size_usage_errors(cli: typer.Typer, tmp_path: Path, args: list[str], text: str) -> None:
     src = _img(tmp_path / "a.png")
