@@ -37,14 +37,22 @@ from .weights import WeightsError
 def upscale_array(
     arr: np.ndarray, scale: int, net: Backend | DSRN, tile: int | None = None
 ) -> np.ndarray:
-    """uint8 / uint16 ``H x W``, ``H x W x 2`` (gray+alpha), ``x 3`` or ``x 4`` -> same dtype."""
+    """uint8 / uint16 / float32 ``H x W``, ``H x W x 2`` (gray+alpha), ``x 3`` or ``x 4``
+    -> same dtype and layout, ``scale`` times the size.
+
+    float32 holds 0..1 (values a little outside are fine) and comes back unrounded and
+    unclipped. Raises TypeError for other dtypes, ValueError for other shapes or for NaN
+    and infinite values."""
     _check_array(arr)
     return assemble_array(net, arr, scale, tile)
 
 
 def _check_array(arr: np.ndarray) -> None:
-    if arr.dtype not in (np.uint8, np.uint16):
-        raise TypeError(f"expected a uint8 or uint16 array, got {arr.dtype}")
+    if arr.dtype not in (np.uint8, np.uint16, np.float32):
+        hint = " (convert with .astype(np.float32))" if arr.dtype.kind == "f" else ""
+        raise TypeError(f"expected a uint8, uint16 or float32 array, got {arr.dtype}{hint}")
+    if arr.dtype == np.float32 and not np.isfinite(arr).all():
+        raise ValueError("the array holds NaN or infinite values")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
         raise ValueError(f"expected H x W or H x W x 1..4, got shape {arr.shape}")
 
@@ -76,7 +84,7 @@ def upscale(
     backend: str = "auto",
     ensemble: bool = False,
 ) -> ImageLike:
-    """Upscale a PIL image or uint8/uint16 array by ``scale``; returns the same type.
+    """Upscale a PIL image or uint8/uint16/float32 array by ``scale``; returns the same type.
 
     ``model`` is a bundled configuration name ("lite", "paper"; None = best bundled), an
     already loaded :class:`DSRN` (run on its own device) or a ready backend; ``weights``

@@ -62,9 +62,20 @@ CASES = [((150, 41, 3), np.uint8), ((140, 37, 4), np.uint8), ((133, 30), np.uint
          ((131, 29, 2), np.uint16), ((129, 33, 3), np.uint16), ((10, 7, 1), np.uint8)]  # fmt: skip
 
 
+
+
+def _random(shape: tuple, dtype: type) -> np.ndarray:
+    """Random pixels; alpha (2 or 4 channels) opaque: partial alpha takes another path
+    (premultiplied, tests/test_alpha_flat.py)."""
+    arr = RNG.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+    if len(shape) == 3 and shape[2] in (2, 4):
+        arr[..., -1] = np.iinfo(dtype).max
+    return arr
+
+
 @pytest.mark.parametrize(("shape", "dtype"), CASES)
 def test_strips_equal_whole_image_on_cpu(net: TorchBackend, shape: tuple, dtype: type) -> None:
-    arr = RNG.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+    arr = _random(shape, dtype)
     want = _whole_image(net, arr, 2, 48)
     got = asm.assemble_array(net, arr, 2, 48)
     assert got.dtype == want.dtype and got.shape == want.shape
@@ -74,7 +85,7 @@ def test_strips_equal_whole_image_on_cpu(net: TorchBackend, shape: tuple, dtype:
 def test_torch_path_within_one_level(net: TorchBackend) -> None:
     """The accelerator's code path, run here on the CPU: within one grey level."""
     for shape, dtype in CASES:
-        arr = RNG.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+        arr = _random(shape, dtype)
         want = asm.assemble_array(net, arr, 2, 48).astype(np.int64)
         strips = list(asm._strips_torch(net, arr, 2, 48, float(np.iinfo(dtype).max),
                                         torch.device("cpu")))  # fmt: skip
