@@ -205,7 +205,8 @@ def _strips_alpha(
 
     Colour = bicubic(colour x alpha) / bicubic(alpha) + the network's residual of the
     straight luma (fully transparent pixels filled by :func:`_nearest_visible`); where
-    the upscaled alpha is under half a level (of 65535 for float32), colour 0.
+    the upscaled alpha is under half a level (of 65535 for float32), colour 0. Alpha is
+    clipped to its range also for float32 (the bicubic rings past it at sharp edges).
     """
     h, w = arr.shape[:2]
     colors = arr.shape[2] - 1
@@ -236,7 +237,8 @@ def _strips_alpha(
         color = up[..., :colors] * inv[..., None]
         color += detail[..., None] * (LUMA_TO_RGB if colors == 3 else 1.0)
         color[~seen] = 0.0
-        yield _finish(np.concatenate([color, alpha[..., None]], axis=2), peak, arr.dtype)
+        alpha = np.clip(alpha, 0.0, 255.0)[..., None]  # float32 out too: no alpha past 0..1
+        yield _finish(np.concatenate([color, alpha], axis=2), peak, arr.dtype)
 
 
 # ----------------------------------------------------------------- on the accelerator
