@@ -121,3 +121,17 @@ def test_precision_wrapper_runs_the_network_in_bf16(net: TorchBackend) -> None:
     a, b = net.sr(y), half.sr(y)
     assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
     assert 0 < np.abs(a - b).max() < 0.05
+
+
+def test_float32_on_both_paths(net: TorchBackend) -> None:
+    """float32 0..1: the uint8 pipeline's values before rounding, on the numpy and the
+    accelerator's path (run here on the CPU), not clipped, not rounded."""
+    u8 = RNG.integers(0, 256, (30, 21, 3), dtype=np.uint8)
+    f = u8.astype(np.float32) / np.float32(255.0)
+    got = asm.assemble_array(net, f, 2, 48)
+    assert got.dtype == np.float32
+    ref = asm.assemble_array(net, u8, 2, 48).astype(np.float64)
+    inside = (got > 0) & (got < 1)
+    assert np.abs(got[inside] * 255.0 - ref[inside]).max() <= 0.5 + 1e-3
+    dev = np.concatenate(list(asm._strips_torch(net, f, 2, 48, 1.0, torch.device("cpu"))))
+    assert dev.dtype == np.float32 and np.abs(dev - got).max() * 255.0 <= 1e-2
