@@ -173,3 +173,13 @@ def test_float_checks(nets) -> None:
         upscale_array(bad, 2, nets[2])
     with pytest.raises(TypeError, match="float32"):
         upscale_array(np.zeros((4, 4)), 2, nets[2])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_outscale_resize_keeps_edges_and_float(nets, dtype: type) -> None:
+    """x1.5 = x2, then MATLAB's bicubic down: premultiplied there too, float stays float."""
+    out = dsrn_cli.upscale(_disc(DISC, dtype), model=nets[2], outscale=1.5)
+    assert out.dtype == dtype and out.shape == (72, 72, 4)
+    x = out.astype(np.float64) * (255.0 / _peak(dtype))
+    edge = (x[..., 3] >= 0.5) & (x[..., 3] <= 254.5)
+    assert edge.sum() > 50 and np.abs(x[edge][:, :3] - np.array(DISC)).max() <= 3.0
