@@ -42,20 +42,25 @@ def upscale_array(
 ) -> np.ndarray:
     """Upscale an array by the network's factor ``scale``; returns a new array.
 
-    ``arr``: uint8 (0-255) or uint16 (0-65535), shape ``H x W`` (gray), ``H x W x 1``,
-    ``H x W x 2`` (gray + alpha), ``H x W x 3`` (RGB) or ``H x W x 4`` (RGBA). The result
-    has the same dtype and channels, shape ``sH x sW``. Luma goes through the network,
-    chroma and alpha through MATLAB bicubic (``imresize``). ``tile``: tile side in LR
-    pixels (None: the backend's default). Raises TypeError for another dtype, ValueError
-    for another shape.
+    ``arr``: uint8 (0-255), uint16 (0-65535) or float32 (0-1, a little outside allowed),
+    shape ``H x W`` (gray), ``H x W x 1``, ``H x W x 2`` (gray + alpha), ``H x W x 3``
+    (RGB) or ``H x W x 4`` (RGBA). The result has the same dtype and channels, shape
+    ``sH x sW``; float32 comes back neither rounded nor clipped (alpha clipped to 0-1).
+    Luma goes through the network, chroma and alpha through MATLAB bicubic
+    (``imresize``); partial alpha is resampled premultiplied (colour x alpha, divided
+    back). ``tile``: tile side in LR pixels (None: the backend's default). Raises
+    TypeError for another dtype, ValueError for another shape or NaN/infinite values.
     """
     _check_array(arr)
     return assemble_array(net, arr, scale, tile)
 
 
 def _check_array(arr: np.ndarray) -> None:
-    if arr.dtype not in (np.uint8, np.uint16):
-        raise TypeError(f"expected a uint8 or uint16 array, got {arr.dtype}")
+    if arr.dtype not in (np.uint8, np.uint16, np.float32):
+        hint = " (convert with .astype(np.float32))" if arr.dtype.kind == "f" else ""
+        raise TypeError(f"expected a uint8, uint16 or float32 array, got {arr.dtype}{hint}")
+    if arr.dtype == np.float32 and not np.isfinite(arr).all():
+        raise ValueError("the array holds NaN or infinite values")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
         raise ValueError(f"expected H x W or H x W x 1..4, got shape {arr.shape}")
 
@@ -64,19 +69,34 @@ def resize_to(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize ``arr`` to ``size = (width, height)`` with MATLAB's bicubic.
 
     Shrinking is antialiased (the kernel widened by 1/scale, as MATLAB ``imresize`` with
-    an output size does). Each channel (alpha too) is resized on its own in float64 and
-    rounded once, half up, and clipped to the dtype's range: ``im2uint8(imresize(x, [H
-    W]))`` for uint8. ``arr``: uint8 or uint16, ``H x W`` or ``H x W x C``.
+    an output size does). Each channel is resized on its own in float64 and rounded once,
+    half up, and clipped to the dtype's range: ``im2uint8(imresize(x, [H W]))`` for
+    uint8; float32 is neither rounded nor clipped. Partial alpha: the colour is resized
+    premultiplied by alpha and divided back (0 where alpha rounds to 0), alpha clipped
+    to its range. ``arr``: uint8, uint16 or float32, ``H x W`` or ``H x W x C``.
     """
     w, h = size
     if arr.shape[1] == w and arr.shape[0] == h:
         return arr
-    peak = float(np.iinfo(arr.dtype).max)
+    is_float = arr.dtype == np.float32
+    peak = 1.0 if is_float else float(np.iinfo(arr.dtype).max)
     planes = arr[..., None] if arr.ndim == 2 else arr
-    out = np.empty((h, w, planes.shape[2]), dtype=arr.dtype)
-    for c in range(planes.shape[2]):
-        plane = imresize(planes[..., c].astype(np.float64), size=(h, w))
-        out[..., c] = np.clip(np.floor(plane + 0.5), 0, peak)
+    n = planes.shape[2]
+    out = np.empty((h, w, n), dtype=arr.dtype)
+    alpha = n in (2, 4) and not np.all(planes[..., -1] == peak)
+    if alpha:
+        a_lr = planes[..., -1].astype(np.float64) / peak
+        a_hr = imresize(a_lr, size=(h, w))
+        seen = a_hr * peak >= (0.5 * peak / 65535 if is_float else 0.5)
+        inv = np.divide(1.0, a_hr, out=np.zeros_like(a_hr), where=seen)
+    for c in range(n):
+        if alpha and c == n - 1:
+            plane = np.clip(a_hr, 0.0, 1.0) * peak
+        elif alpha:
+            plane = imresize(planes[..., c].astype(np.float64) * a_lr, size=(h, w)) * inv
+        else:
+            plane = imresize(planes[..., c].astype(np.float64), size=(h, w))
+        out[..., c] = plane if is_float else np.clip(np.floor(plane + 0.5), 0, peak)
     return out[..., 0] if arr.ndim == 2 else out
 
 
@@ -141,8 +161,8 @@ def upscale(
     """Upscale a PIL image or a numpy array; returns the same type.
 
     ``image``: a PIL image (any mode; palette and 1-bit come back RGB(A)/L) or a uint8
-    (0-255) / uint16 (0-65535) array ``H x W`` or ``H x W x 1..4`` (gray, gray + alpha,
-    RGB, RGBA); the result keeps the dtype and channels.
+    (0-255) / uint16 (0-65535) / float32 (0-1) array ``H x W`` or ``H x W x 1..4`` (gray,
+    gray + alpha, RGB, RGBA); the result keeps the dtype and channels.
 
     The size: exactly one of ``scale`` (2, 3 or 4: one network pass, ``sW x sH``),
     ``outscale`` (any factor > 1, e.g. 1.5 or 8) or ``size = (width, height)`` (fit
@@ -158,7 +178,7 @@ def upscale(
 
     Raises ValueError for a missing/conflicting size or a target not larger than the
     input, WeightsError when the weights do not fit the factor, TypeError for an array
-    that is not uint8/uint16.
+    that is not uint8/uint16/float32.
     """
     spec = SizeSpec(scale=scale, outscale=outscale,
                     width=size[0] if size else None, height=size[1] if size else None)
