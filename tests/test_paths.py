@@ -429,3 +429,22 @@ def test_readme_main_job_writes_only_ignored_files() -> None:
             outs.append(args[: next(i for i, w in enumerate(args + ["--"]) if w[:2] == "--")][-1])
     assert outs and all(o.startswith("out/") for o in outs), outs
     assert "/out/" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_network_factors_fewest_passes_then_smallest_product() -> None:
+    from itertools import product
+
+    from dsrn_cli.outsize import network_factors
+
+    for f in (1.01, 1.5, 2, 2.01, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 12, 13, 16, 20, 64):
+        got = network_factors(f)
+        best = None
+        for k in (1, 2, 3):  # every ordered chain, by brute force
+            fits = [c for c in product((2, 3, 4), repeat=k) if math.prod(c) >= f]
+            if fits:
+                best = min(math.prod(c) for c in fits)
+                break
+        assert len(got) == k and math.prod(got) == best and got == sorted(got, reverse=True), f
+    assert network_factors(3, (2,)) == [2, 2] and network_factors(8, (2, 4)) == [4, 2]
+    with pytest.raises(ValueError, match="at most"):
+        network_factors(65)
