@@ -121,10 +121,14 @@ class Tally:
                     f"{_chain_text(r)})"]  # fmt: skip
         if len(self.records) == 1 and self.records[0]["status"] == "skipped":
             return [f"not written: {self.records[0]['output']}"]
-        chains: dict[str, int] = {}
-        for r in done:
-            if r.get("resized"):
-                chains[_chain_text(r)] = chains.get(_chain_text(r), 0) + 1
+        for sized in (True, False):  # with the final sizes while they are few
+            chains: dict[str, int] = {}
+            for r in done:
+                if r.get("resized"):
+                    text = _chain_text(r, sized)
+                    chains[text] = chains.get(text, 0) + 1
+            if len(chains) <= 3:
+                break
         return [f"{n} file{'s' * (n > 1)}: {text}" for text, n in chains.items()]
 
     def walk_lines(self) -> list[str]:
@@ -137,12 +141,13 @@ class Tally:
         return lines
 
 
-def _chain_text(r: dict[str, Any]) -> str:
-    """``x2`` or ``network x4 then x2, then resized down``, from a record."""
+def _chain_text(r: dict[str, Any], sized: bool = False) -> str:
+    """``x2`` or ``network x4 then x2, then resized down [to WxH]``, from a record."""
     chain = " then ".join(f"x{s}" for s in r.get("scales") or [])
     if not r.get("resized"):
         return chain
-    return f"network {chain}, then resized down"
+    to = f" to {r['size_out'][0]}x{r['size_out'][1]}" if sized else ""
+    return f"network {chain}, then resized down{to}"
 
 
 # ------------------------------------------------------------------------- planning

@@ -448,3 +448,11 @@ def test_network_factors_fewest_passes_then_smallest_product() -> None:
     assert network_factors(3, (2,)) == [2, 2] and network_factors(8, (2, 4)) == [4, 2]
     with pytest.raises(ValueError, match="at most"):
         network_factors(65)
+
+
+def test_batch_summary_names_factors_and_size(cli: typer.Typer, tmp_path: Path) -> None:
+    _img(tmp_path / "ph" / "a.png"), _img(tmp_path / "ph" / "b.png")
+    r = _run(cli, str(tmp_path / "ph"), *LITE, "--width", "100")
+    assert r.exit_code == 0, r.output
+    assert "2 files: network x3, then resized down to 100x62" in r.output, r.output
+    assert _tree(tmp_path / "ph_w100") == ["a_w100.png", "b_w100.png"]
