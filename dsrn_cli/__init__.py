@@ -8,8 +8,15 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.1.0"
 
 
-def upscale(*args, **kwargs):
-    """``dsrn_cli.upscale(image, scale, ...)``: see :func:`dsrn_cli.upscale.upscale`."""
-    from .upscale import upscale as _upscale
+__all__ = ["upscale", "__version__"]
 
-    return _upscale(*args, **kwargs)
+
+def __getattr__(name: str):
+    """``dsrn_cli.upscale`` is :func:`dsrn_cli.pipeline.upscale`, imported on first use so
+    that ``import dsrn_cli`` (and ``dsrn --help``) does not load torch."""
+    if name == "upscale":
+        from .pipeline import upscale
+
+        globals()["upscale"] = upscale
+        return upscale
+    raise AttributeError(f"module 'dsrn_cli' has no attribute {name!r}")

@@ -213,7 +213,7 @@ def _strips_torch(
         yield strip[..., 0] if arr.ndim == 2 else strip
 
 
-def assemble(
+def assemble_array(
     net: Backend | DSRN, arr: np.ndarray, scale: int, tile: int | None = None
 ) -> np.ndarray:
     """The whole upscaled array, filled strip by strip (the array API's path)."""

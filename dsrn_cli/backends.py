@@ -29,13 +29,16 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .device import pick_device
 from .model import DSRN, DSRNConfig, receptive_radius
 from .resize import imresize_torch
+from .weights import WeightsError, fetch_weights, load_model, resolve
 
 BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
 AUTO_ORDER = ("openvino", "onnxruntime", "torch")  # fastest exact first, on a CPU
@@ -354,3 +357,72 @@ def pick_backend(
 def as_backend(obj: Backend | DSRN, name: str = "auto") -> Backend:
     """A backend as is; a model through :func:`pick_backend` on its own device."""
     return obj if isinstance(obj, Backend) else pick_backend(name, obj)
+
+
+# ------------------------------------------------------- loading and precision
+
+
+@lru_cache(maxsize=8)
+def _cached_model(path: str, device: str) -> DSRN:
+    return load_model(path, device)
+
+
+def get_model(
+    scale: int,
+    model: str | None = None,
+    weights: str | Path | None = None,
+    device: str | torch.device = "auto",
+    backend: str | None = None,
+) -> DSRN | Backend:
+    """Load (once per path and device) the bundled ``model`` or a ``weights`` file.
+
+    ``backend`` None returns the torch :class:`DSRN`; a backend name ("auto", "torch",
+    "openvino", "onnxruntime") returns that :class:`~dsrn_cli.backends.Backend` for it.
+    """
+    dev = pick_device(device)
+    path = fetch_weights(weights) if weights is not None else resolve(scale, model, dev)
+    net = _cached_model(str(Path(path).resolve()), str(dev))
+    if net.cfg.scale != scale:
+        raise WeightsError(f"{path} is an x{net.cfg.scale} model, but x{scale} was asked for")
+    return net if backend is None else pick_backend(backend, net, dev)
+
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class _Autocast(Backend):
+    """A torch backend whose convolutions run in fp16/bf16 (autocast, GPU only); the
+    bicubic base and the sum stay fp32, and the SR luma comes back fp32."""
+
+    def __init__(self, inner: Backend, precision: str) -> None:
+        super().__init__(inner.cfg)
+        self.inner, self.dtype = inner, PRECISIONS[precision]
+        self.device, self.default_tile = inner.device, inner.default_tile
+        self.name = f"{inner.name} {precision}"
+
+    def residual(self, lr: np.ndarray) -> np.ndarray:
+        with torch.autocast(self.device.type, dtype=self.dtype):
+            return self.inner.residual(lr)
+
+    def sr(self, lr: np.ndarray) -> np.ndarray:
+        with torch.autocast(self.device.type, dtype=self.dtype):
+            return self.inner.sr(lr)
+
+
+def with_precision(backend: Backend, precision: str = "fp32") -> Backend:
+    """``backend`` itself for fp32, else one computing in ``precision``: OpenVINO with its
+    bf16 hint, torch with autocast (what ``--precision`` offers on a CUDA GPU)."""
+    if precision == "fp32":
+        return backend
+    if isinstance(backend, OpenVINOBackend) and precision == "bf16":
+        return backend.bf16()
+    if not isinstance(backend, TorchBackend):
+        raise BackendError(f"the {backend.name} backend runs fp32 only; use fp32")
+    return _Autocast(backend, precision)
+
+
+def precision_allowed(precision: str, backend: str, device: torch.device) -> bool:
+    """What ``--precision`` accepts: any on a CUDA GPU; on a CPU, bf16 with OpenVINO."""
+    if precision == "fp32" or device.type == "cuda":
+        return True
+    return precision == "bf16" and resolve_backend(backend, device) == "openvino"

@@ -32,18 +32,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .backends import Backend
-from .imageio import list_images
-from .model import DSRN
-from .upscale import (
+from .imageio import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_PNG_LEVEL,
     FORMATS,
     Decoded,
     UpscaleError,
+    list_images,
     read_input,
-    render,
     write_output,
 )
+from .model import DSRN
+from .pipeline import render
 
 FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 SKIP_EXISTS = "output exists (use --overwrite)"

@@ -15,7 +15,7 @@ import torch
 
 from .backends import Backend, as_backend, pick_backend
 from .color import y_uint8
-from .ensemble import ensemble as self_ensemble
+from .ensemble import self_ensemble
 from .imageio import read_rgb_uint8
 from .jpeg import roundtrip
 from .metrics import ifc, psnr, ssim

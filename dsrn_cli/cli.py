@@ -238,7 +238,7 @@ def train(
 ) -> None:
     """Train DSRN on folders of HR images (resumable; runs under torchrun too)."""
     from .train import TrainArgs
-    from .train import train as run
+    from .train import run_training as run
 
     if (minutes is None) == (steps is None):
         raise typer.BadParameter("give exactly one of --minutes or --steps")
@@ -269,8 +269,7 @@ def export(
     tile: int = typer.Option(64, "--tile", help="Side of the square traced (H, W stay dynamic)."),
 ) -> None:
     """Write the network as ONNX (opset 17, dynamic H/W); the bicubic base stays outside."""
-    from .backends import BackendError
-    from .export import RECIPE, export_file
+    from .export import RECIPE, ExportError, export_file
     from .weights import WeightsError, fetch_weights, load_model, resolve, sha256
 
     if scale not in (2, 3, 4):
@@ -288,7 +287,7 @@ def export(
     except WeightsError as e:
         console.print(f"[red]error:[/] {e}")
         raise typer.Exit(1) from None
-    except BackendError as e:
+    except ExportError as e:
         console.print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2) from None
     console.print(f"wrote {output} (x{scale}, {Path(path).name}); {RECIPE}")

@@ -15,18 +15,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .backends import Backend, BackendError
+from .backends import Backend, BackendError, get_model, precision_allowed, with_precision
 from .batch import Job, Options, plan, rank_device, run_batch
+from .device import pick_device
+from .ensemble import with_ensemble
+from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL
 from .options import ENSEMBLE_HELP, BackendName, Device, ModelName
-from .upscale import (
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_PNG_LEVEL,
-    get_model,
-    pick_device,
-    precision_allowed,
-    with_ensemble,
-    with_precision,
-)
 from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, resolve, weights_for_input
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .backends import Backend
+
 # (quarter turns counter-clockwise, then flip left-right): the eight symmetries of a square.
 VIEWS: tuple[tuple[int, bool], ...] = tuple((k, f) for f in (False, True) for k in range(4))
 
@@ -29,7 +31,7 @@ def backward(x: np.ndarray, k: int, flip: bool) -> np.ndarray:
     return np.rot90(x, -k)
 
 
-def ensemble(fn: Callable[[np.ndarray], np.ndarray], y: np.ndarray) -> np.ndarray:
+def self_ensemble(fn: Callable[[np.ndarray], np.ndarray], y: np.ndarray) -> np.ndarray:
     """The mean of ``backward(fn(forward(y)))`` over the eight views, as float32.
 
     ``fn`` maps an H x W plane to its sH x sW plane; it is called eight times on
@@ -45,3 +47,26 @@ def ensemble(fn: Callable[[np.ndarray], np.ndarray], y: np.ndarray) -> np.ndarra
     assert acc is not None
     acc /= np.float32(len(VIEWS))
     return acc
+
+
+class _Ensemble(Backend):
+    """A backend that runs its inner one on the eight flips/rotations of every tile and
+    averages them (8x the time). Per tile is the same as per image: each tile carries
+    its receptive-field margin, and flips/rotations map margins onto margins."""
+
+    def __init__(self, inner: Backend) -> None:
+        super().__init__(inner.cfg)
+        self.inner = inner
+        self.device, self.default_tile = inner.device, inner.default_tile
+        self.name = f"{inner.name} ensemble"
+
+    def residual(self, lr: np.ndarray) -> np.ndarray:
+        return self_ensemble(self.inner.residual, lr)
+
+    def sr(self, lr: np.ndarray) -> np.ndarray:
+        return self_ensemble(self.inner.sr, lr)
+
+
+def with_ensemble(backend: Backend, ensemble: bool = True) -> Backend:
+    """``backend`` itself, or one averaging the eight dihedral views of every tile."""
+    return _Ensemble(backend) if ensemble else backend

@@ -19,6 +19,13 @@ import torch
 from .model import DSRN
 
 OPSET = 17
+ONNX_HINT = 'pip install "dsrn[onnx]"'
+
+
+class ExportError(RuntimeError):
+    """The ONNX export cannot run here (the onnx package is missing); one line for users."""
+
+
 RECIPE = "sr_luma = matlab_bicubic(lr, scale) + residual(lr); lr = Y (BT.601) / 255"
 
 
@@ -68,9 +75,7 @@ def export_file(model: DSRN, out: Path, source_sha256: str, tile: int = 64) -> P
     try:
         import onnx  # noqa: F401
     except ImportError:
-        from .backends import HINTS, BackendError
-
-        raise BackendError(f"dsrn export needs the onnx package; {HINTS['onnx']}") from None
+        raise ExportError(f"dsrn export needs the onnx package; {ONNX_HINT}") from None
     out = Path(out)
     tmp = out.with_name(f".{out.name}.part")
     try:

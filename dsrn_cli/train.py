@@ -83,7 +83,7 @@ def validate(model: nn.Module, val_dir: str | None, scale: int, device) -> tuple
     return r["psnr"], r["ssim"]
 
 
-def train(a: TrainArgs, log=print) -> DSRN:
+def run_training(a: TrainArgs, log=print) -> DSRN:
     """Run (or resume) one training run; exports ``last.safetensors`` into ``a.out``."""
     if (a.minutes is None) == (a.steps is None):
         raise ValueError("give exactly one of --minutes or --steps")

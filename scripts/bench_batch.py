@@ -33,9 +33,10 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dsrn_cli.backends import get_model, with_precision  # noqa: E402
 from dsrn_cli.batch import Options, plan, run_jobs  # noqa: E402
 from dsrn_cli.imageio import list_images  # noqa: E402
-from dsrn_cli.upscale import get_model, upscale_file, with_precision  # noqa: E402
+from dsrn_cli.pipeline import upscale_file  # noqa: E402
 
 PHOTO = ROOT / ".." / "shared" / "data" / "test" / "Set14" / "baboon.png"
 
@@ -175,7 +176,7 @@ def main() -> None:
     ap.add_argument("--photo", type=Path, default=PHOTO, help="the photo --memory resizes")
     args = ap.parse_args()
     if args.png_compression is None:
-        from dsrn_cli.upscale import DEFAULT_PNG_LEVEL
+        from dsrn_cli.imageio import DEFAULT_PNG_LEVEL
 
         args.png_compression = DEFAULT_PNG_LEVEL
     if args.batch:

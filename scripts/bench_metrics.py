@@ -48,7 +48,7 @@ def main() -> None:
     # The pyramid alone: pyrtools' full one against the eight subbands IFC builds.
     from pyrtools.pyramids import SteerablePyramidSpace
 
-    from dsrn_cli.ifc import subbands
+    from dsrn_cli.ifcvec import subbands
 
     for name, fn in (("full pyramid", lambda h: SteerablePyramidSpace(
             h[s:-s, s:-s].astype(float), height=4, order=5, edge_type="reflect1")),

@@ -91,8 +91,7 @@ def model_only(config: str, scale: int, backend: str, tile: int, repeat: int = 2
     """In this process: best-of-``repeat`` seconds of one tile (core + overlap) residual."""
     import numpy as np
 
-    from dsrn_cli.backends import TorchBackend, pick_backend
-    from dsrn_cli.upscale import get_model
+    from dsrn_cli.backends import TorchBackend, get_model, pick_backend
 
     net = get_model(scale, config, device="cpu")
     if backend == "torch-nchw":
@@ -234,7 +233,7 @@ def main() -> None:
                 done = {(r["config"], r["scale"], r["backend"]) for r in results["conversion"]}
                 if extra and extra[1] != "torch" and (config, scale, extra[1]) not in done:
                     # convert into an empty cache, then again from the cache
-                    code = (f"import time, {extra[1]}; from dsrn_cli.upscale import get_model; "
+                    code = (f"import time, {extra[1]}; from dsrn_cli.backends import get_model; "
                             f"get_model({scale}, {config!r}, device='cpu'); t=time.time(); "
                             f"get_model({scale}, {config!r}, device='cpu', backend={extra[1]!r});"
                             " print(time.time()-t)")  # fmt: skip

@@ -49,8 +49,8 @@ def main() -> None:
             args.pop("init", None)
         out.mkdir(parents=True, exist_ok=True)
         code = ("import sys, json, torch; sys.path.insert(0, '.'); torch.set_num_threads(2);"
-                "from dsrn_cli.train import train, TrainArgs;"
-                f"train(TrainArgs(**json.loads({json.dumps(json.dumps(args))})))")
+                "from dsrn_cli.train import run_training, TrainArgs;"
+                f"run_training(TrainArgs(**json.loads({json.dumps(json.dumps(args))})))")
         log = open(out / "stdout.txt", "a")
         procs[name] = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=log,
                                        stderr=subprocess.STDOUT)

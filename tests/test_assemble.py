@@ -66,7 +66,7 @@ CASES = [((150, 41, 3), np.uint8), ((140, 37, 4), np.uint8), ((133, 30), np.uint
 def test_strips_equal_whole_image_on_cpu(net: TorchBackend, shape: tuple, dtype: type) -> None:
     arr = RNG.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
     want = _whole_image(net, arr, 2, 48)
-    got = asm.assemble(net, arr, 2, 48)
+    got = asm.assemble_array(net, arr, 2, 48)
     assert got.dtype == want.dtype and got.shape == want.shape
     assert np.array_equal(got, want)  # identical, not merely close
 
@@ -75,7 +75,7 @@ def test_torch_path_within_one_level(net: TorchBackend) -> None:
     """The accelerator's code path, run here on the CPU: within one grey level."""
     for shape, dtype in CASES:
         arr = RNG.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
-        want = asm.assemble(net, arr, 2, 48).astype(np.int64)
+        want = asm.assemble_array(net, arr, 2, 48).astype(np.int64)
         strips = list(asm._strips_torch(net, arr, 2, 48, float(np.iinfo(dtype).max),
                                         torch.device("cpu")))  # fmt: skip
         got = np.concatenate(strips).astype(np.int64)
@@ -101,7 +101,7 @@ def test_rechunk_regroups_rows() -> None:
 
 def test_precision_wrapper_runs_the_network_in_bf16(net: TorchBackend) -> None:
     """--precision's wrapper (CUDA in use; CPU autocast here): close to fp32, not equal."""
-    from dsrn_cli.upscale import with_precision
+    from dsrn_cli.backends import with_precision
 
     assert with_precision(net, "fp32") is net
     y = RNG.random((20, 24)).astype(np.float32)

@@ -217,7 +217,7 @@ def test_openvino_bf16_is_opt_in_and_close_to_f32() -> None:
     """``--precision bf16`` on a CPU: OpenVINO's bf16 hint, a copy; f32 stays the default.
 
     On a CPU without bf16 units OpenVINO keeps f32 and the two are equal."""
-    from dsrn_cli.upscale import with_precision
+    from dsrn_cli.backends import with_precision
 
     be = pick_backend("openvino", _tiny(), "cpu")
     half = with_precision(be, "bf16")

@@ -14,8 +14,9 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
+from dsrn_cli.backends import get_model
 from dsrn_cli.cli_upscale import upscale_command
-from dsrn_cli.upscale import get_model, upscale_file
+from dsrn_cli.pipeline import upscale_file
 
 RNG = np.random.default_rng(2)
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,11 +8,11 @@ import torch
 
 from dsrn_cli.backends import TorchBackend
 from dsrn_cli.bench import evaluate
-from dsrn_cli.ensemble import VIEWS, backward, ensemble, forward
+from dsrn_cli.ensemble import VIEWS, backward, forward, self_ensemble, with_ensemble
 from dsrn_cli.imageio import list_images
 from dsrn_cli.model import DSRN, DSRNConfig
+from dsrn_cli.pipeline import upscale
 from dsrn_cli.tiling import upscale_luma
-from dsrn_cli.upscale import upscale, with_ensemble
 
 RNG = np.random.default_rng(1)
 
@@ -56,7 +56,7 @@ def test_views_are_the_eight_symmetries_and_invert() -> None:
 def test_ensemble_is_the_mean_of_the_eight_transformed_runs() -> None:
     y = RNG.random((6, 9)).astype(np.float32)
     want = np.mean([inv(_skewed(np.ascontiguousarray(t(y)))) for t, inv in GROUP], axis=0)
-    got = ensemble(_skewed, y)
+    got = self_ensemble(_skewed, y)
     assert got.shape == (12, 18) and got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
     assert np.abs(got - _skewed(y)).max() > 0.01  # the views really differ for this fn
@@ -68,7 +68,7 @@ def test_ensemble_of_an_equivariant_upscaler_changes_nothing() -> None:
     def nearest(a: np.ndarray) -> np.ndarray:
         return np.kron(a, np.ones((3, 3), dtype=np.float32))
 
-    np.testing.assert_allclose(ensemble(nearest, y), nearest(y), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(self_ensemble(nearest, y), nearest(y), rtol=0, atol=1e-6)
 
 
 def test_ensemble_per_tile_equals_whole_image(tiny: DSRN) -> None:
@@ -76,7 +76,7 @@ def test_ensemble_per_tile_equals_whole_image(tiny: DSRN) -> None:
     runs) equals ensembling the whole plane."""
     y = RNG.random((40, 52)).astype(np.float32)
     be = TorchBackend(tiny)
-    whole = ensemble(lambda a: upscale_luma(be, a, tile=1000), y)
+    whole = self_ensemble(lambda a: upscale_luma(be, a, tile=1000), y)
     tiled = upscale_luma(with_ensemble(be), y, tile=16)
     assert np.abs(whole - tiled).max() * 255 <= 1e-3
 

@@ -45,7 +45,7 @@ def test_ifc_orders_quality_and_checks_input():
 def test_subbands_are_pyrtools_steerable_pyramid():
     from pyrtools.pyramids import SteerablePyramidSpace
 
-    from dsrn_cli.ifc import subbands
+    from dsrn_cli.ifcvec import subbands
 
     img = _smooth_image(np.random.default_rng(1), 75, 101)
     full = SteerablePyramidSpace(img, height=4, order=5, edge_type="reflect1").pyr_coeffs

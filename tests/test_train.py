@@ -11,7 +11,8 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from dsrn_cli.model import DSRN, get_config
-from dsrn_cli.train import TrainArgs, train
+from dsrn_cli.train import TrainArgs
+from dsrn_cli.train import run_training as train
 from dsrn_cli.weights import (
     load_model,
     read_manifest,
@@ -101,7 +102,7 @@ import dsrn_cli.train as tr
 from dsrn_cli.model import get_config
 tr.get_config = lambda n, s, **o: get_config(n, s, **{tiny!r}, **o)
 args = tr.TrainArgs(**json.loads({args!r}))
-model = tr.train(args)
+model = tr.run_training(args)
 torch.save(model.state_dict(), os.path.join(args.out, f"rank{{os.environ['RANK']}}.pt"))
 """
 

@@ -12,11 +12,12 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from dsrn_cli.backends import TorchBackend
+from dsrn_cli.backends import TorchBackend, get_model
 from dsrn_cli.cli_upscale import upscale_command
+from dsrn_cli.imageio import UpscaleError
 from dsrn_cli.model import DSRN, DSRNConfig
+from dsrn_cli.pipeline import upscale, upscale_file
 from dsrn_cli.tiling import iter_rows, upscale_luma
-from dsrn_cli.upscale import UpscaleError, get_model, upscale, upscale_file
 
 RNG = np.random.default_rng(0)
 
