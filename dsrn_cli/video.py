@@ -6,7 +6,7 @@ memory does not grow with the clip's length (the encoder's own lookahead aside).
 
 Pixels. Video is stored as luma plus subsampled chroma, which is how DSRN upscales
 anyway, so a planar YUV frame is upscaled in its own planes: the Y plane goes through
-:func:`dsrn_cli.assemble.assemble` as a grayscale image (the still pipeline's network
+:func:`dsrn_cli.assemble.assemble_array` as a grayscale image (the still pipeline's network
 path), and each chroma plane gets MATLAB bicubic (:func:`dsrn_cli.resize.contributions`,
 the still pipeline's chroma upscale) at its own resolution, kept float and rounded once.
 This skips the YUV -> RGB -> YCbCr -> RGB -> YUV round trip a still would take, with its
@@ -31,19 +31,21 @@ an interrupted or failed run leaves nothing under the final name.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import threading
 import time
 from collections.abc import Callable
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import av
 import numpy as np
 
-from .assemble import assemble
+from .assemble import assemble_array
 from .backends import Backend, as_backend
 from .model import DSRN
 from .resize import contributions
@@ -59,7 +61,7 @@ CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libsvtav1", "li
 # same muxers also claim are left out.
 VIDEO_MUXERS = (
     "mp4", "mov", "matroska", "webm", "avi", "mpegts", "flv", "mpeg", "vob", "asf",
-    "3gp", "3g2", "ogv", "f4v", "mxf", "nut", "dv",
+    "3gp", "3g2", "ogv", "f4v", "mxf", "nut", "dv", "ipod",
 )  # fmt: skip
 NOT_VIDEO_EXTS = {"wma", "m4a", "m4b", "mka", "mks", "isma", "heic", "heif", "avif"}
 
@@ -78,7 +80,7 @@ class VideoError(Exception):
 
 
 def _video_exts() -> frozenset[str]:
-    exts: set[str] = {"m4v"}
+    exts: set[str] = set()
     for name in VIDEO_MUXERS:
         try:
             exts |= set(av.ContainerFormat(name, "w").extensions)
@@ -105,6 +107,49 @@ def is_video(path: str | Path, probe: bool = False) -> bool:
             return bool(c.streams.video) and not still
     except (av.FFmpegError, OSError, ValueError):
         return False
+
+
+def list_videos(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """Video files in ``folder`` (by extension, :data:`VIDEO_EXTS`), sorted by name."""
+    pattern = "**/*" if recursive else "*"
+    found = Path(folder).glob(pattern)
+    return sorted(p for p in found if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
+
+
+@lru_cache(maxsize=64)
+def _holds(suffix: str, codec: str) -> bool:
+    """Whether FFmpeg writes ``codec`` video into a ``*suffix`` file (tried in memory:
+    PyAV's ``supported_codecs`` misses codecs of muxers without a codec table, e.g. H.264
+    in MPEG-TS)."""
+    try:
+        with av.open(io.BytesIO(), "w", format=muxer_for(suffix)) as c:
+            st = c.add_stream(codec, rate=25)
+            st.width = st.height = 64
+            formats = [f.name for f in av.Codec(codec, "w").video_formats or ()]
+            st.pix_fmt = "yuv420p" if "yuv420p" in formats or not formats else formats[0]
+            c.start_encoding()
+        return True
+    except (ValueError, av.FFmpegError, OSError, VideoError):
+        return False
+
+
+def muxer_for(suffix: str) -> str:
+    """FFmpeg's muxer for a video file extension (``.mkv`` -> ``matroska``), from the
+    extensions PyAV reports for :data:`VIDEO_MUXERS`; VideoError if none claims it."""
+    for name in VIDEO_MUXERS:
+        try:
+            if suffix[1:].lower() in av.ContainerFormat(name, "w").extensions:
+                return name
+        except (ValueError, av.FFmpegError):
+            continue
+    raise VideoError(f"no video container is written as {suffix!r} files (use .mp4 or .mkv)")
+
+
+def video_suffix(src: str | Path, codec: str = DEFAULT_CODEC) -> str:
+    """The output extension for video ``src``: its own if that container can hold
+    ``codec`` (``.mkv``, ``.mov``, ``.mp4`` for H.264), else ``.mp4``."""
+    suffix = Path(src).suffix.lower()
+    return Path(src).suffix if suffix in VIDEO_EXTS and _holds(suffix, codec) else ".mp4"
 
 
 # ----------------------------------------------------------------------- pixels
@@ -159,14 +204,14 @@ def upscale_chroma(
 
 
 def _luma(net: Backend, y: np.ndarray, scale: int, tile: int | None, bits: int) -> np.ndarray:
-    """The network's luma for a ``bits``-deep Y plane through :func:`assemble` (8-bit as
+    """The network's luma for a ``bits``-deep Y plane through :func:`assemble_array` (8-bit as
     is; deeper planes widened to 16 bits by bit replication, exact at 0 and peak, and
     rounded back)."""
     if bits == 8:
-        return assemble(net, y, scale, tile)
+        return assemble_array(net, y, scale, tile)
     shift = 16 - bits
     wide = (y.astype(np.uint16) << shift) | (y.astype(np.uint16) >> (bits - shift))
-    up = assemble(net, wide, scale, tile).astype(np.float64) * ((2**bits - 1) / 65535.0)
+    up = assemble_array(net, wide, scale, tile).astype(np.float64) * ((2**bits - 1) / 65535.0)
     return np.floor(up + 0.5).astype(np.uint16)
 
 
@@ -190,7 +235,7 @@ class _Frames:
         s = self.scale
         if not self.planar:
             rgb = frame.to_ndarray(format="rgb24")
-            return av.VideoFrame.from_ndarray(assemble(self.net, rgb, s, self.tile), "rgb24")
+            return av.VideoFrame.from_ndarray(assemble_array(self.net, rgb, s, self.tile), "rgb24")
         w, h = frame.width * s, frame.height * s
         out = av.VideoFrame(w, h, self.out_fmt)
         peak = 2**self.bits - 1
@@ -269,8 +314,6 @@ def _encoder(
         raise VideoError(f"unknown video encoder {codec!r} (try libx264)") from None
     if enc.type != "video":
         raise VideoError(f"{codec!r} is not a video encoder")
-    if codec not in out.supported_codecs and enc.name not in out.supported_codecs:
-        raise VideoError(f"{Path(out.name).suffix} files cannot hold {codec} video")
     options: dict[str, str] = {}
     if crf is None and codec in ("libx264", "libx264rgb", "libx265"):
         crf = DEFAULT_CRF
@@ -278,7 +321,10 @@ def _encoder(
         if codec not in CRF_CODECS:
             raise VideoError(f"--crf needs one of {', '.join(CRF_CODECS)}, not {codec}")
         options["crf"] = str(crf)
-    vout = out.add_stream(codec, rate=rate, options=options)
+    try:
+        vout = out.add_stream(codec, rate=rate, options=options)
+    except ValueError as e:  # PyAV: "'webm' format does not support 'libx264' codec"
+        raise VideoError(f"{e}; try .mp4 or .mkv") from e
     cin, cc = vin.codec_context, vout.codec_context
     cc.width, cc.height = cin.width * scale, cin.height * scale
     formats = [f.name for f in enc.video_formats or ()]
@@ -292,10 +338,13 @@ def _encoder(
     vout.time_base = vin.time_base
     if cin.sample_aspect_ratio:
         cc.sample_aspect_ratio = cin.sample_aspect_ratio
-    cc.color_range = 2 if vin.codec_context.format.name in _JPEG_FORMATS else cin.color_range
-    if frames.planar:  # the planes keep their matrix; RGB sources get swscale's BT.601
+    if frames.planar:  # the planes keep their matrix and range
+        jpeg = cin.format is not None and cin.format.name in _JPEG_FORMATS
+        cc.color_range = 2 if jpeg else cin.color_range  # yuvj*: full range, said so
         cc.color_primaries, cc.color_trc = cin.color_primaries, cin.color_trc
         cc.colorspace = cin.colorspace
+    elif not want.startswith(("rgb", "bgr", "gbr")):  # swscale's RGB -> YUV: BT.601, studio
+        cc.colorspace, cc.color_range = 6, 1  # SMPTE 170M matrix, MPEG range
     for key, value in vin.metadata.items():
         if key.lower() not in ("encoder", "handler_name", "vendor_id", "duration"):
             vout.metadata[key] = value
@@ -356,8 +405,7 @@ def upscale_video(
     be = as_backend(net)
     if be.scale != scale:
         raise ValueError(f"the model is x{be.scale}, but x{scale} was asked for")
-    if dst.suffix.lower() not in VIDEO_EXTS:
-        raise VideoError(f"cannot tell a video container from {dst.name!r} (use .mp4 or .mkv)")
+    muxer_for(dst.suffix)  # VideoError for an extension no video container has
     inp = _open_input(src)
     tmp = _temp_name(dst)
     out = None
@@ -376,7 +424,7 @@ def upscale_video(
         kinds = [s.type for s in copied]
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
-            out = av.open(str(tmp), "w")
+            out = av.open(str(tmp), "w", format=muxer_for(dst.suffix))
         except (av.FFmpegError, ValueError) as e:
             raise VideoError(f"{dst.name}: cannot write this container ({e})") from e
         rate = _rate(vin)
@@ -386,15 +434,21 @@ def upscale_video(
             vout.set_display_rotation(turn)
         mapped: dict[int, Any] = {}
         for s in copied:
-            name = s.codec_context.name if s.codec_context else None
-            if name not in out.supported_codecs:
-                raise VideoError(f"{dst.suffix} files cannot hold the {name} {s.type} stream "
-                                 f"of {src.name}; use .mkv")  # fmt: skip
-            mapped[s.index] = out.add_stream_from_template(s)
+            try:
+                mapped[s.index] = out.add_stream_from_template(s)
+            except ValueError as e:
+                raise VideoError(f"{src.name}: {e}; use .mkv") from e
         for key, value in inp.metadata.items():
             if key.lower() not in ("encoder", "major_brand", "minor_version",
                                    "compatible_brands"):  # fmt: skip
                 out.metadata[key] = value
+        try:
+            out.start_encoding()  # the header: FFmpeg checks every stream against the muxer
+        except (av.FFmpegError, ValueError) as e:
+            names = ", ".join(s.codec_context.name for s in copied if s.codec_context)
+            raise VideoError(f"{dst.suffix} files cannot hold {codec} video"
+                             + (f" with {names}" if names else "") + f" ({e}); use .mkv"
+                             ) from e  # fmt: skip
         pix_fmt = vout.codec_context.pix_fmt
         total = _total_frames(vin, rate)
         done = _pump(src, inp, vin, out, vout, mapped, frames, rate, progress, total, stop)

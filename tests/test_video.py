@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from dsrn_cli.assemble import assemble
+from dsrn_cli.assemble import assemble_array
 from dsrn_cli.backends import TorchBackend
 from dsrn_cli.color import rgb_to_y
 from dsrn_cli.resize import imresize
@@ -60,8 +60,10 @@ def make_clip(
     time_base: Fraction = Fraction(1, FPS),
     colour: dict[str, int] | None = None,
     options: dict[str, str] | None = None,
+    subtitle: bytes | None = None,
 ) -> None:
-    """RGB frames -> lossless H.264 (crf 0) yuv420p, with a 440 Hz tone as AAC."""
+    """RGB frames -> lossless H.264 (crf 0) yuv420p, with a 440 Hz tone as AAC and
+    optionally one SubRip subtitle (0.1 s to 0.3 s)."""
     with av.open(str(path), "w", options=options or {}) as out:
         v = out.add_stream("libx264", rate=FPS, options={"crf": "0"})
         v.height, v.width = frames[0].shape[:2]
@@ -70,6 +72,12 @@ def make_clip(
         for key, value in (colour or {}).items():
             setattr(v.codec_context, key, value)
         a = out.add_stream("aac", rate=RATE, layout="mono") if audio else None
+        if subtitle is not None:
+            sub = out.add_mux_stream("subrip")
+            p = av.Packet(subtitle)
+            p.stream, p.time_base = sub, Fraction(1, 1000)
+            p.pts, p.dts, p.duration = 100, 100, 200
+            out.mux(p)
         for i, f in enumerate(frames):
             vf = av.VideoFrame.from_ndarray(f, format="rgb24")
             vf.pts, vf.time_base = (i if pts is None else pts[i]), time_base
@@ -164,9 +172,9 @@ def test_frames_beat_bicubic(clip: Path, upscaled: tuple[Path, dict], hr_frames)
 
 
 def test_luma_is_the_still_pipeline(clip: Path, upscaled: tuple[Path, dict], net) -> None:
-    """Lossless in and out: each output Y plane is assemble() of the input Y plane."""
+    """Lossless in and out: each output Y plane is assemble_array() of the input Y plane."""
     for lr, up in zip(_y_planes(clip), _y_planes(upscaled[0]), strict=True):
-        assert np.array_equal(up, assemble(net, lr, 2))
+        assert np.array_equal(up, assemble_array(net, lr, 2))
 
 
 def test_chroma_siting_on_a_ramp() -> None:
@@ -183,19 +191,29 @@ def test_chroma_siting_on_a_ramp() -> None:
     assert np.array_equal(centre, imresize(c, s))  # centred is MATLAB's own grid
 
 
-def test_variable_frame_rate_colour_tags_mkv(tmp_path: Path, hr_frames, net) -> None:
+def _subtitles(path: Path) -> list[tuple[int | None, int | None, bytes]]:
+    with av.open(str(path)) as c:
+        return [(p.pts, p.duration, bytes(p)) for p in c.demux(subtitles=0) if p.size]
+
+
+def test_variable_frame_rate_colour_tags_subtitles(tmp_path: Path, hr_frames, net) -> None:
     pts = [0, 40, 100, 130, 210, 250]  # ms: irregular gaps
     tags = {"color_range": 2, "color_primaries": 1, "color_trc": 1, "colorspace": 1}
     src = tmp_path / "vfr.mkv"
     lr = [imresize(f, 0.5) for f in hr_frames[: len(pts)]]
-    make_clip(src, lr, audio=False, pts=pts, time_base=Fraction(1, 1000), colour=tags)
+    make_clip(src, lr, audio=False, pts=pts, time_base=Fraction(1, 1000), colour=tags,
+              subtitle=b"Hello")  # fmt: skip
     dst = tmp_path / "vfr_x2.mkv"
     rec = upscale_video(src, dst, 2, net)
     assert _timing(dst)["times"] == _timing(src)["times"] == [Fraction(p, 1000) for p in pts]
-    assert rec["frames"] == len(pts) and rec["streams_copied"] == []
+    assert rec["frames"] == len(pts) and rec["streams_copied"] == ["subtitle"]
+    assert _subtitles(dst) == _subtitles(src) == [(100, 200, b"Hello")]
     with av.open(str(dst)) as c:
         cc = c.streams.video[0].codec_context
         assert {k: int(getattr(cc, k)) for k in tags} == tags
+    with pytest.raises(VideoError, match="srt"):  # MP4 has no SubRip: one line, no file
+        upscale_video(src, tmp_path / "vfr_x2.mp4", 2, net)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vfr.mkv", "vfr_x2.mkv"]
 
 
 def test_stop_leaves_nothing(tmp_path: Path, clip: Path, net) -> None:
