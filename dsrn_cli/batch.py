@@ -24,12 +24,24 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from .backends import Backend
 from .imageio import (
@@ -44,6 +56,7 @@ from .imageio import (
 )
 from .model import DSRN
 from .pipeline import render
+from .video import DEFAULT_CODEC, VideoError, is_video, list_videos, upscale_video, video_suffix
 
 FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 SKIP_EXISTS = "output exists (use --overwrite)"
@@ -62,6 +75,7 @@ class Job:
     src: Path
     dst: Path | None
     error: str | None = None
+    video: bool = False  # upscaled frame by frame (dsrn_cli.video)
 
 
 @dataclass
@@ -77,6 +91,8 @@ class Options:
     overwrite: bool = False
     debug: bool = False
     writers: int = field(default_factory=writer_count)
+    codec: str = DEFAULT_CODEC  # videos: FFmpeg encoder
+    crf: int | None = None  # videos: None is the encoder's default (video.DEFAULT_CRF)
 
 
 @dataclass
@@ -101,46 +117,60 @@ class Tally:
 # ------------------------------------------------------------------------- planning
 
 
-def _out_ext(src: Path, fmt: str) -> str:
+def _out_ext(src: Path, fmt: str, video: bool = False, codec: str = DEFAULT_CODEC) -> str:
+    if video:  # --format is for stills; a video keeps its container if it holds the codec
+        return video_suffix(src, codec)
     if fmt == "same":
         return src.suffix if src.suffix.lower() in FORMATS else ".png"
     return FORMAT_EXT[fmt]
 
 
-def _named(src: Path, scale: int, fmt: str) -> str:
-    return f"{src.stem}_x{scale}{_out_ext(src, fmt)}"
+def _named(src: Path, scale: int, fmt: str, video: bool = False, codec: str = DEFAULT_CODEC) -> str:
+    return f"{src.stem}_x{scale}{_out_ext(src, fmt, video, codec)}"
 
 
 def plan(
-    inputs: list[Path], output: Path | None, scale: int, fmt: str, recursive: bool
+    inputs: list[Path],
+    output: Path | None,
+    scale: int,
+    fmt: str,
+    recursive: bool,
+    codec: str = DEFAULT_CODEC,
 ) -> list[Job]:
-    """Pair every input image with its output path.
+    """Pair every input image or video with its output path.
 
     One input file: ``-o`` is the output file (or a folder to put it in). Otherwise ``-o``
     is a folder: files keep their names, folder trees are mirrored under it. Without
-    ``-o`` outputs go next to their inputs as ``NAME_xS.EXT``.
+    ``-o`` outputs go next to their inputs as ``NAME_xS.EXT``. Videos (by extension in
+    folders, also by probing a named file) keep their container when it holds ``codec``,
+    else become ``.mp4``; ``fmt`` applies to stills only.
     """
     single = len(inputs) == 1 and not inputs[0].is_dir()
     jobs: list[Job] = []
     for inp in inputs:
         if inp.is_dir():
-            found = list_images(inp, recursive)
+            videos = set(list_videos(inp, recursive))
+            found = sorted(list_images(inp, recursive) + sorted(videos))
             if not found:
-                jobs.append(Job(inp, None, "is a directory with no images in it"))
+                jobs.append(Job(inp, None, "is a directory with no images or videos in it"))
             for src in found:
+                v = src in videos
                 if output is None:
-                    jobs.append(Job(src, src.with_name(_named(src, scale, fmt))))
+                    jobs.append(Job(src, src.with_name(_named(src, scale, fmt, v, codec)), video=v))
                 else:
-                    rel = src.relative_to(inp).with_suffix(_out_ext(src, fmt))
-                    jobs.append(Job(src, output / rel))
+                    rel = src.relative_to(inp).with_suffix(_out_ext(src, fmt, v, codec))
+                    jobs.append(Job(src, output / rel, video=v))
         elif not inp.exists():
             jobs.append(Job(inp, None, "no such file"))
-        elif output is None:
-            jobs.append(Job(inp, inp.with_name(_named(inp, scale, fmt))))
-        elif single and not (output.is_dir() or str(output).endswith(("/", "\\"))):
-            jobs.append(Job(inp, output))
         else:
-            jobs.append(Job(inp, output / _named(inp, scale, fmt)))
+            v = is_video(inp, probe=True)
+            if output is None:
+                dst = inp.with_name(_named(inp, scale, fmt, v, codec))
+            elif single and not (output.is_dir() or str(output).endswith(("/", "\\"))):
+                dst = output
+            else:
+                dst = output / _named(inp, scale, fmt, v, codec)
+            jobs.append(Job(inp, dst, video=v))
     # Without -o, a re-run over a folder must not upscale last run's outputs again.
     planned = {j.dst.resolve() for j in jobs if j.dst is not None}
     return [j for j in jobs if j.src.resolve() not in planned or not j.src.is_file()]
@@ -152,6 +182,7 @@ def record(job: Job, status: str, error: str | None = None) -> dict[str, Any]:
         "output": str(job.dst) if job.dst else None,
         "status": status,
         "error": error,
+        "kind": "video" if job.video else "image",
         "seconds": 0.0,
         "size_in": None,
         "size_out": None,
@@ -199,7 +230,7 @@ def _error_text(e: BaseException, debug: bool) -> str:
     """One line for a failed file; a bug or resource problem too, with the type named."""
     if debug:
         traceback.print_exception(e, file=sys.stderr)
-    return str(e) if isinstance(e, UpscaleError) else f"{type(e).__name__}: {e}"
+    return str(e) if isinstance(e, UpscaleError | VideoError) else f"{type(e).__name__}: {e}"
 
 
 def _pil_format(job: Job, fmt: str) -> str:
@@ -236,6 +267,10 @@ class _Reader(threading.Thread):
             if self.stop.is_set():
                 return
             t0 = time.perf_counter()
+            if self.jobs[i].video:  # decoded frame by frame where it is upscaled
+                if not self._put((i, t0, None, None)):
+                    return
+                continue
             try:
                 item = (i, t0, read_input(self.jobs[i].src, self.opts.max_pixels), None)
             except Exception as e:  # every failure is that file's, never the batch's
@@ -270,11 +305,15 @@ def run_jobs(
     opts: Options,
     console: Console,
     on_record: Callable[[], None] = lambda: None,
+    on_frames: Callable[[int, int | None, int | None], None] = lambda i, done, total: None,
 ) -> tuple[dict[int, dict[str, Any]], dict[str, float], bool]:
     """Convert ``jobs[i]`` for ``i`` in ``indices`` with ``net`` (or ``net(job)``'s choice).
 
     Returns the records by job index, the summed seconds of each stage and whether it
-    was interrupted. ``on_record`` is called once per finished job (progress bars).
+    was interrupted. ``on_record`` is called once per finished job (progress bars);
+    ``on_frames(i, done, total)`` after each frame of video ``jobs[i]`` (``total`` None
+    when the container does not tell), and with ``done`` None when that video is over.
+    Videos run on the calling thread, frame by frame (``dsrn_cli.video``).
     """
     release_large_frees()
     net_for = _as_net_for(net)
@@ -314,6 +353,25 @@ def run_jobs(
             stages["write"] += time.perf_counter() - tw
         finish(i, rec)
 
+    def video(i: int, t0: float) -> dict[str, Any]:
+        job = jobs[i]
+        assert job.dst is not None
+        try:
+            job_net, used = net_for(job)
+            out = upscale_video(job.src, job.dst, opts.scale, job_net, opts.tile, opts.codec,
+                                opts.crf, progress=partial(on_frames, i))  # fmt: skip
+            rec = record(job, "done")
+            rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=out["size_in"],
+                       size_out=out["size_out"], weights=used, frames=out["frames"],
+                       fps=out["fps"], duration=out["duration"])  # fmt: skip
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            rec = record(job, "failed", _error_text(e, opts.debug))
+        finally:
+            on_frames(i, None, None)
+        return rec
+
     reader = _Reader(todo, jobs, opts)
     slots = threading.Semaphore(opts.writers + 1)  # upscaled images not yet written, at most
     pool = ThreadPoolExecutor(max_workers=opts.writers, thread_name_prefix="dsrn-writer")
@@ -326,6 +384,12 @@ def run_jobs(
                 finish(i, record(jobs[i], "failed", error))
                 continue
             tu = time.perf_counter()
+            if jobs[i].video:
+                try:
+                    finish(i, video(i, t0))
+                finally:
+                    stages["upscale"] += time.perf_counter() - tu
+                continue
             try:
                 fmt = _pil_format(jobs[i], opts.fmt)
                 job_net, used = net_for(jobs[i])
@@ -372,14 +436,24 @@ def rank_device(device: str) -> str:
     return device
 
 
-def _progress(console: Console, quiet: bool, total: int) -> Progress:
+class _FrameRate(ProgressColumn):
+    """Frames per second, on a video's bar only."""
+
+    def render(self, task: Task) -> Text:
+        rate = task.speed if task.fields.get("video") else None
+        return Text(f"{rate:.2f} fps" if rate else "", style="progress.data.speed")
+
+
+def _progress(console: Console, quiet: bool, total: int, videos: bool = False) -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        _FrameRate(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=console,
-        disable=quiet or total < 2 or not console.is_terminal,
+        disable=quiet or (total < 2 and not videos) or not console.is_terminal,
         transient=True,
     )
 
@@ -401,10 +475,23 @@ def run_batch(
         torch.distributed.init_process_group("gloo", timeout=timedelta(days=7))
     mine = list(range(rank, len(jobs), world))
     t0 = time.perf_counter()
-    with _progress(console, quiet or rank != 0, len(mine)) as bar:
+    videos = any(jobs[i].video for i in mine)
+    with _progress(console, quiet or rank != 0, len(mine), videos) as bar:
         task = bar.add_task("upscaling", total=len(mine))
+        frame_bars: dict[int, TaskID] = {}
+
+        def on_frames(i: int, done: int | None, total: int | None) -> None:
+            """One bar per video while it runs: frames done / total, fps, ETA."""
+            if done is None:
+                if i in frame_bars:
+                    bar.remove_task(frame_bars.pop(i))
+                return
+            if i not in frame_bars:
+                frame_bars[i] = bar.add_task(jobs[i].src.name, total=total, video=True)
+            bar.update(frame_bars[i], completed=done, total=total)
+
         records, stages, interrupted = run_jobs(
-            jobs, mine, net, opts, console, lambda: bar.advance(task)
+            jobs, mine, net, opts, console, lambda: bar.advance(task), on_frames
         )
     if world > 1:
         parts: list[Any] = [None] * world if rank == 0 else []

@@ -1,4 +1,5 @@
-"""``dsrn upscale``: files and folders in, upscaled images out, one bad file never stops a batch.
+"""``dsrn upscale``: files and folders in, upscaled images and videos out, one bad file never
+stops a batch.
 
 Registered by ``cli.py`` as ``app.command("upscale")(upscale_command)``. Exit codes:
 0 everything done or skipped, 1 any file failed (or the weights are unusable), 2 usage
@@ -21,6 +22,7 @@ from .device import pick_device
 from .ensemble import with_ensemble
 from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL
 from .options import ENSEMBLE_HELP, BackendName, Device, ModelName
+from .video import DEFAULT_CODEC, DEFAULT_CRF, VideoError, check_encoder
 from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, resolve, weights_for_input
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]
@@ -61,7 +63,7 @@ def _validate(
 
 def upscale_command(
     inputs: Annotated[
-        list[Path], typer.Argument(metavar="INPUT", help="Image files and/or folders.")
+        list[Path], typer.Argument(metavar="INPUT", help="Image or video files and/or folders.")
     ],
     scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor: 2, 3 or 4.")],
     output: Annotated[
@@ -118,6 +120,14 @@ def upscale_command(
         ),
     ] = "fp32",
     ensemble: Annotated[bool, typer.Option("--ensemble", help=ENSEMBLE_HELP)] = False,
+    codec: Annotated[
+        str, typer.Option("--codec", help="Videos: FFmpeg encoder (libx264 = H.264).")
+    ] = DEFAULT_CODEC,
+    crf: Annotated[
+        int | None,
+        typer.Option("--crf", help=f"Videos: constant rate factor, lower is better and "
+                     f"larger (x264/x265 default {DEFAULT_CRF})."),
+    ] = None,  # fmt: skip
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
     console = Console(stderr=True, soft_wrap=True)
@@ -148,8 +158,13 @@ def upscale_command(
         console.print(f"[red]error:[/red] cannot load the model: {e}", highlight=False)
         raise typer.Exit(1) from None
 
-    jobs = plan(inputs, output, scale, fmt, recursive)
-    opts = Options(scale, tile, fmt, quality, png_level, max_pixels, overwrite, debug)
+    try:
+        check_encoder(codec, crf)
+    except VideoError as e:
+        raise _usage(console, str(e)) from None
+    jobs = plan(inputs, output, scale, fmt, recursive, codec)
+    opts = Options(scale, tile, fmt, quality, png_level, max_pixels, overwrite, debug,
+                   codec=codec, crf=crf)  # fmt: skip
     nets: dict[Path, Backend] = {}
     if weights is None:  # the clean default is loaded already
         nets[resolve(scale, model, dev)] = net

@@ -251,24 +251,24 @@ class _Frames:
 # ---------------------------------------------------------------------- streams
 
 
-def _fail(src: Path, e: BaseException) -> VideoError:
-    """An FFmpeg/PyAV error as one line naming the file."""
+def _fail(what: str, e: BaseException) -> VideoError:
+    """An FFmpeg/PyAV error as one line (the batch names the file)."""
     msg = getattr(e, "strerror", None) or str(e) or type(e).__name__
-    return VideoError(f"{src.name}: {msg}")
+    return VideoError(f"{what}: {msg}")
 
 
 def _open_input(src: Path) -> av.container.InputContainer:
     if not src.is_file():
-        raise VideoError(f"{src}: no such file")
+        raise VideoError("no such file")
     try:
         return av.open(str(src), metadata_errors="ignore")
     except (av.FFmpegError, OSError, ValueError) as e:
-        raise _fail(src, e) from e
+        raise _fail("cannot read as a video", e) from e
 
 
 def _video_stream(src: Path, inp: av.container.InputContainer) -> av.VideoStream:
     if not inp.streams.video:
-        raise VideoError(f"{src.name}: no video stream")
+        raise VideoError("no video stream")
     vin = inp.streams.video[0]
     name = vin.codec_context.name if vin.codec_context else None
     try:
@@ -276,9 +276,9 @@ def _video_stream(src: Path, inp: av.container.InputContainer) -> av.VideoStream
             raise ValueError
     except (ValueError, av.FFmpegError):
         what = name or "unknown"
-        raise VideoError(f"{src.name}: cannot decode its video codec ({what})") from None
+        raise VideoError(f"cannot decode its video codec ({what})") from None
     if not vin.codec_context.width or not vin.codec_context.height:
-        raise VideoError(f"{src.name}: the video stream has no frame size")
+        raise VideoError("the video stream has no frame size")
     vin.thread_type = "AUTO"  # frame + slice threads in the decoder
     return vin
 
@@ -308,18 +308,11 @@ def _encoder(
     scale: int,
     rate: Fraction,
 ) -> av.VideoStream:
-    try:
-        enc = av.Codec(codec, "w")
-    except (ValueError, av.FFmpegError):
-        raise VideoError(f"unknown video encoder {codec!r} (try libx264)") from None
-    if enc.type != "video":
-        raise VideoError(f"{codec!r} is not a video encoder")
+    enc = check_encoder(codec, crf)
     options: dict[str, str] = {}
     if crf is None and codec in ("libx264", "libx264rgb", "libx265"):
         crf = DEFAULT_CRF
     if crf is not None:
-        if codec not in CRF_CODECS:
-            raise VideoError(f"--crf needs one of {', '.join(CRF_CODECS)}, not {codec}")
         options["crf"] = str(crf)
     try:
         vout = out.add_stream(codec, rate=rate, options=options)
@@ -349,6 +342,22 @@ def _encoder(
         if key.lower() not in ("encoder", "handler_name", "vendor_id", "duration"):
             vout.metadata[key] = value
     return vout
+
+
+def check_encoder(codec: str, crf: int | None = None) -> av.Codec:
+    """FFmpeg's video encoder ``codec``; VideoError (one line) if there is none, or if
+    ``crf`` is given for an encoder without one or out of 0..63."""
+    try:
+        enc = av.Codec(codec, "w")
+    except (ValueError, av.FFmpegError):
+        raise VideoError(f"unknown video encoder {codec!r} (try libx264)") from None
+    if enc.type != "video":
+        raise VideoError(f"{codec!r} is not a video encoder")
+    if crf is not None and codec not in CRF_CODECS:
+        raise VideoError(f"--crf needs one of {', '.join(CRF_CODECS)}, not {codec}")
+    if crf is not None and not 0 <= crf <= 63:
+        raise VideoError(f"--crf must be between 0 and 63 (x264/x265: 51), not {crf}")
+    return enc
 
 
 def _rotation(src: Path) -> int:
@@ -415,10 +424,10 @@ def upscale_video(
         w, h = vin.codec_context.width, vin.codec_context.height
         frames = _Frames(be, scale, tile, fmt, vin.codec_context.name, via_rgb)
         if frames.out_fmt.startswith(("yuv420", "yuv422")) and (w * scale) % 2:
-            raise VideoError(f"{src.name}: {w}x{h} x{scale} is {w * scale} wide, which "
+            raise VideoError(f"{w}x{h} x{scale} is {w * scale} wide, which "
                              f"{frames.out_fmt} cannot store; use x2 or x4")  # fmt: skip
         if frames.out_fmt.startswith("yuv420") and (h * scale) % 2:
-            raise VideoError(f"{src.name}: {w}x{h} x{scale} is {h * scale} high, which "
+            raise VideoError(f"{w}x{h} x{scale} is {h * scale} high, which "
                              f"{frames.out_fmt} cannot store; use x2 or x4")  # fmt: skip
         copied = [s for s in inp.streams if s.type in ("audio", "subtitle")]
         kinds = [s.type for s in copied]
@@ -437,7 +446,7 @@ def upscale_video(
             try:
                 mapped[s.index] = out.add_stream_from_template(s)
             except ValueError as e:
-                raise VideoError(f"{src.name}: {e}; use .mkv") from e
+                raise VideoError(f"{e}; use .mkv") from e
         for key, value in inp.metadata.items():
             if key.lower() not in ("encoder", "major_brand", "minor_version",
                                    "compatible_brands"):  # fmt: skip
@@ -453,14 +462,14 @@ def upscale_video(
         total = _total_frames(vin, rate)
         done = _pump(src, inp, vin, out, vout, mapped, frames, rate, progress, total, stop)
         if not done:
-            raise VideoError(f"{src.name}: no frame could be decoded")
+            raise VideoError("no frame could be decoded")
         if vin.frames and done < vin.frames:
-            raise VideoError(f"{src.name}: truncated ({done} of {vin.frames} frames decodable)")
+            raise VideoError(f"truncated ({done} of {vin.frames} frames decodable)")
         out.close()
         out = None
         os.replace(tmp, dst)
     except av.FFmpegError as e:
-        raise _fail(src, e) from e
+        raise _fail("FFmpeg", e) from e
     finally:
         inp.close()
         if out is not None:
