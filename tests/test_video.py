@@ -303,3 +303,21 @@ def test_cli_folder_mixes_stills_and_videos(tmp_path: Path, clip: Path) -> None:
     again = CliRunner().invoke(app, args)
     recs = {Path(r["input"]).name: r for r in json.loads((tmp_path / "r.json").read_text())}
     assert [recs[n]["status"] for n in ("a.png", "b.mp4")] == ["skipped", "skipped"], again.output
+
+
+def test_rotation_kept(tmp_path: Path, hr_frames, net) -> None:
+    """A phone clip's display matrix (here 90 degrees) survives, so it still plays upright."""
+    src = tmp_path / "turned.mp4"
+    with av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=FPS)
+        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
+        v.set_display_rotation(90)
+        for i, f in enumerate(hr_frames[:3]):
+            vf = av.VideoFrame.from_ndarray(imresize(f, 0.5), format="rgb24")
+            vf.pts, vf.time_base = i, Fraction(1, FPS)
+            out.mux(v.encode(vf))
+        out.mux(v.encode(None))
+    upscale_video(src, tmp_path / "turned_x2.mp4", 2, net)
+    for path in (src, tmp_path / "turned_x2.mp4"):
+        with av.open(str(path)) as c:
+            assert next(c.decode(video=0)).rotation == 90
