@@ -34,6 +34,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,7 @@ DEFAULT_CODEC = "libx264"
 # x264's CRF for the default encoder: 18 is "visually lossless or nearly so" in x264's
 # documentation; upscaled detail is fine texture that x264's default (23) smooths away.
 DEFAULT_CRF = 18
+QUEUE = 4  # frames (or packets to copy) waiting between the reader, network and writer
 CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1")
 
 # Output containers that hold video, by FFmpeg muxer name; their extensions (from PyAV)
@@ -460,7 +462,7 @@ def upscale_video(
                              ) from e  # fmt: skip
         pix_fmt = vout.codec_context.pix_fmt
         total = _total_frames(vin, rate)
-        done = _pump(src, inp, vin, out, vout, mapped, frames, rate, progress, total, stop)
+        done = _pump(inp, vin, out, vout, mapped, frames, rate, progress, total, stop)
         if not done:
             raise VideoError("no frame could be decoded")
         if vin.frames and done < vin.frames:
@@ -496,8 +498,62 @@ def upscale_video(
     }
 
 
+class _Pipe:
+    """Three threads joined by two bounded queues, so decoding and encoding overlap the
+    network: a reader demuxes and decodes (decoded frames and packets to copy, in file
+    order), the caller's thread upscales, a writer encodes and muxes. Any failure or
+    interrupt halts all three; :meth:`close` joins the helpers before the containers
+    are closed (FFmpeg objects are never shared between threads)."""
+
+    END = object()
+
+    def __init__(self) -> None:
+        self.decoded: queue.Queue = queue.Queue(maxsize=QUEUE)
+        self.upscaled: queue.Queue = queue.Queue(maxsize=QUEUE)
+        self.halt = threading.Event()
+        self.errors: list[BaseException] = []
+        self.threads: list[threading.Thread] = []
+
+    def put(self, q: queue.Queue, item: Any) -> bool:
+        while not self.halt.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, q: queue.Queue) -> Any:
+        while True:
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                if self.halt.is_set():
+                    return self.END
+
+    def start(self, name: str, work: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as e:  # handed to the caller's thread by check()
+                self.errors.append(e)
+                self.halt.set()
+
+        t = threading.Thread(target=run, name=f"dsrn-video-{name}", daemon=True)
+        self.threads.append(t)
+        t.start()
+
+    def check(self) -> None:
+        if self.errors:
+            raise self.errors[0]
+
+    def close(self) -> None:
+        self.halt.set()
+        for t in self.threads:
+            t.join()
+
+
 def _pump(
-    src: Path,
     inp: av.container.InputContainer,
     vin: av.VideoStream,
     out: av.container.OutputContainer,
@@ -511,36 +567,65 @@ def _pump(
 ) -> int:
     """Demux ``inp`` once: video packets are decoded, upscaled and encoded, the others
     remuxed as they come (FFmpeg's interleaving buffer orders them). Returns frames."""
+    pipe = _Pipe()
+    streams = [vin] + [s for s in inp.streams if s.index in mapped]
+
+    def read() -> None:
+        for packet in inp.demux(streams):
+            if packet.stream.index != vin.index:
+                if packet.size and not pipe.put(pipe.decoded, packet):
+                    return
+                continue
+            try:
+                decoded = vin.decode(packet)
+            except av.InvalidDataError:  # one damaged packet: FFmpeg conceals, go on
+                continue
+            for frame in decoded:
+                if not pipe.put(pipe.decoded, frame):
+                    return
+        pipe.put(pipe.decoded, pipe.END)
+
+    def write() -> None:
+        while (item := pipe.get(pipe.upscaled)) is not pipe.END:
+            if isinstance(item, av.Packet):
+                item.stream = mapped[item.stream.index]
+                out.mux(item)
+            else:
+                out.mux(vout.encode(item))
+        if not pipe.halt.is_set():
+            out.mux(vout.encode(None))  # the encoder's delayed frames
+
     done = 0
     step = 1 / (rate * vin.time_base) if vin.time_base else 1
     last_pts: int | None = None
     cc = vout.codec_context
-    streams = [vin] + [s for s in inp.streams if s.index in mapped]
-    for packet in inp.demux(streams):
-        if packet.stream.index != vin.index:
-            if packet.size:
-                packet.stream = mapped[packet.stream.index]
-                out.mux(packet)
-            continue
-        try:
-            decoded = vin.decode(packet)
-        except av.InvalidDataError:  # one damaged packet: FFmpeg conceals, go on
-            continue
-        for frame in decoded:
+    pipe.start("reader", read)
+    pipe.start("writer", write)
+    try:
+        while (item := pipe.get(pipe.decoded)) is not pipe.END:
+            if isinstance(item, av.Packet):
+                pipe.put(pipe.upscaled, item)
+                continue
             if stop is not None and stop.is_set():
                 raise KeyboardInterrupt
-            up = frames(frame)
-            pts = frame.pts
+            up = frames(item)
+            pts = item.pts
             if pts is None:  # raw streams without timestamps: the nominal rate
                 pts = 0 if last_pts is None else last_pts + max(1, math.floor(step))
             last_pts = pts
             up.pts, up.time_base = pts, vin.time_base
-            if frame.duration:
-                up.duration = frame.duration
+            if item.duration:
+                up.duration = item.duration
             _tag_colour(up, cc)
-            out.mux(vout.encode(up))
+            if not pipe.put(pipe.upscaled, up):
+                break
             done += 1
             if progress is not None:
                 progress(done, total)
-    out.mux(vout.encode(None))
+        pipe.check()
+        pipe.put(pipe.upscaled, pipe.END)
+        pipe.threads[1].join()  # the writer drains and flushes
+        pipe.check()
+    finally:
+        pipe.close()
     return done
