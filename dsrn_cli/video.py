@@ -45,6 +45,7 @@ from typing import Any
 
 import av
 import numpy as np
+from PIL import Image
 
 from .assemble import assemble_array
 from .backends import Backend, as_backend
@@ -96,12 +97,13 @@ VIDEO_EXTS = _video_exts()
 
 def is_video(path: str | Path, probe: bool = False) -> bool:
     """Whether ``path`` names a video: by extension (:data:`VIDEO_EXTS`, from PyAV's
-    muxers), else with ``probe`` by opening it with FFmpeg and finding a video stream
-    that is not a still image. Never raises."""
+    muxers), else with ``probe`` by opening it with FFmpeg and finding a video stream.
+    Extensions Pillow reads (GIF too) are stills, read by the image path. Never raises."""
     path = Path(path)
-    if path.suffix.lower() in VIDEO_EXTS:
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_EXTS:
         return True
-    if not probe or not path.is_file():
+    if not probe or suffix in Image.registered_extensions() or not path.is_file():
         return False
     try:
         with av.open(str(path)) as c:

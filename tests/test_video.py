@@ -275,6 +275,9 @@ def test_is_video(tmp_path: Path, clip: Path) -> None:
     still = tmp_path / "still.data"
     Image.new("RGB", (8, 8)).save(still, format="PNG")
     assert not is_video(still, probe=True)
+    gif = tmp_path / "a.gif"  # a still for Pillow, even if FFmpeg reads it as video
+    Image.new("RGB", (8, 8)).save(gif)
+    assert not is_video(gif, probe=True)
 
 
 def test_cli_folder_mixes_stills_and_videos(tmp_path: Path, clip: Path) -> None:
