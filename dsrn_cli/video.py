@@ -455,6 +455,8 @@ def upscale_video(
             if key.lower() not in ("encoder", "major_brand", "minor_version",
                                    "compatible_brands"):  # fmt: skip
                 out.metadata[key] = value
+        if chapters := inp.chapters():
+            out.set_chapters(chapters)
         try:
             out.start_encoding()  # the header: FFmpeg checks every stream against the muxer
         except (av.FFmpegError, ValueError) as e:
@@ -464,11 +466,11 @@ def upscale_video(
                              ) from e  # fmt: skip
         pix_fmt = vout.codec_context.pix_fmt
         total = _total_frames(vin, rate)
-        done = _pump(inp, vin, out, vout, mapped, frames, rate, progress, total, stop)
+        done, packets = _pump(inp, vin, out, vout, mapped, frames, rate, progress, total, stop)
         if not done:
             raise VideoError("no frame could be decoded")
-        if vin.frames and done < vin.frames:
-            raise VideoError(f"truncated ({done} of {vin.frames} frames decodable)")
+        if vin.frames and packets < vin.frames:  # the index lists frames the file lacks
+            raise VideoError(f"truncated ({packets} of {vin.frames} frames in the file)")
         out.close()
         out = None
         os.replace(tmp, dst)
@@ -566,18 +568,22 @@ def _pump(
     progress: Progress | None,
     total: int | None,
     stop: threading.Event | None,
-) -> int:
+) -> tuple[int, int]:
     """Demux ``inp`` once: video packets are decoded, upscaled and encoded, the others
-    remuxed as they come (FFmpeg's interleaving buffer orders them). Returns frames."""
+    remuxed as they come (FFmpeg's interleaving buffer orders them). Returns the frames
+    encoded and the video packets read (edit lists can drop frames, never packets)."""
     pipe = _Pipe()
     streams = [vin] + [s for s in inp.streams if s.index in mapped]
+    packets = 0
 
     def read() -> None:
+        nonlocal packets
         for packet in inp.demux(streams):
             if packet.stream.index != vin.index:
                 if packet.size and not pipe.put(pipe.decoded, packet):
                     return
                 continue
+            packets += packet.size > 0
             try:
                 decoded = vin.decode(packet)
             except av.InvalidDataError:  # one damaged packet: FFmpeg conceals, go on
@@ -630,4 +636,4 @@ def _pump(
         pipe.check()
     finally:
         pipe.close()
-    return done
+    return done, packets

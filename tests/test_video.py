@@ -76,7 +76,9 @@ def make_clip(
         for key, value in (colour or {}).items():
             setattr(v.codec_context, key, value)
         a = out.add_stream("aac", rate=RATE, layout="mono") if audio else None
-        if subtitle is not None:
+        if subtitle is not None:  # with a chapter, as such files often have
+            out.set_chapters([{"id": 1, "start": 0, "end": 1, "time_base": Fraction(1, 10),
+                               "metadata": {"title": "one"}}])  # fmt: skip
             sub = out.add_mux_stream("subrip")
             p = av.Packet(subtitle)
             p.stream, p.time_base = sub, Fraction(1, 1000)
@@ -212,6 +214,8 @@ def test_variable_frame_rate_colour_tags_subtitles(tmp_path: Path, hr_frames, ne
     assert _timing(dst)["times"] == _timing(src)["times"] == [Fraction(p, 1000) for p in pts]
     assert rec["frames"] == len(pts) and rec["streams_copied"] == ["subtitle"]
     assert _subtitles(dst) == _subtitles(src) == [(100, 200, b"Hello")]
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        assert b.chapters() == a.chapters() and a.chapters()[0]["metadata"] == {"title": "one"}
     with av.open(str(dst)) as c:
         cc = c.streams.video[0].codec_context
         assert {k: int(getattr(cc, k)) for k in tags} == tags
