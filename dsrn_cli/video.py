@@ -35,6 +35,7 @@ import io
 import math
 import os
 import queue
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -50,6 +51,7 @@ from PIL import Image
 from .assemble import assemble_array
 from .backends import Backend, as_backend
 from .model import DSRN
+from .partfiles import part_prefix
 from .resize import contributions
 
 DEFAULT_CODEC = "libx264"
@@ -287,6 +289,15 @@ def _video_stream(src: Path, inp: av.container.InputContainer) -> av.VideoStream
     return vin
 
 
+def video_size(src: str | Path) -> tuple[int, int]:
+    """The frame size ``(width, height)`` of video ``src``'s first video stream;
+    VideoError (one line) for a file that is not a video dsrn can decode."""
+    src = Path(src)
+    with _open_input(src) as inp:
+        cc = _video_stream(src, inp).codec_context
+        return cc.width, cc.height
+
+
 def _rate(vin: av.VideoStream) -> Fraction:
     """The nominal frame rate (the encoder's rate control needs one; VFR keeps its pts)."""
     for r in (vin.average_rate, vin.guessed_rate, vin.base_rate):
@@ -382,9 +393,18 @@ def _tag_colour(frame: av.VideoFrame, cc: Any) -> None:
     frame.color_trc = cc.color_trc
 
 
-def _temp_name(dst: Path) -> Path:
-    """Beside ``dst``, hidden, same extension (the muxer is chosen by it)."""
-    return dst.with_name(f".{dst.stem}.{os.getpid()}.part{dst.suffix}")
+def _temp_file(dst: Path) -> Path:
+    """A new empty temp file beside ``dst`` named as all dsrn temp files are
+    (``partfiles``: a later run sweeps it if this process dies); created with mode 0666
+    so the umask gives it the mode any new file gets."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = dst.parent / f"{part_prefix(dst.name)}{secrets.token_hex(4)}.part"
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
 
 
 def upscale_video(
@@ -420,7 +440,7 @@ def upscale_video(
         raise ValueError(f"the model is x{be.scale}, but x{scale} was asked for")
     muxer_for(dst.suffix)  # VideoError for an extension no video container has
     inp = _open_input(src)
-    tmp = _temp_name(dst)
+    tmp: Path | None = None
     out = None
     try:
         vin = _video_stream(src, inp)
@@ -435,9 +455,11 @@ def upscale_video(
                              f"{frames.out_fmt} cannot store; use x2 or x4")  # fmt: skip
         copied = [s for s in inp.streams if s.type in ("audio", "subtitle")]
         kinds = [s.type for s in copied]
-        dst.parent.mkdir(parents=True, exist_ok=True)
         try:
+            tmp = _temp_file(dst)
             out = av.open(str(tmp), "w", format=muxer_for(dst.suffix))
+        except OSError as e:
+            raise VideoError(f"cannot write to the folder {dst.parent}: {e.strerror}") from e
         except (av.FFmpegError, ValueError) as e:
             raise VideoError(f"{dst.name}: cannot write this container ({e})") from e
         rate = _rate(vin)
@@ -474,6 +496,7 @@ def upscale_video(
         out.close()
         out = None
         os.replace(tmp, dst)
+        tmp = None
     except av.FFmpegError as e:
         raise _fail("FFmpeg", e) from e
     finally:
@@ -483,7 +506,8 @@ def upscale_video(
                 out.close()
             except Exception:  # the header may never have been written
                 pass
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     with av.open(str(dst)) as check:
         duration = float(check.duration / av.time_base) if check.duration else None
     return {

@@ -304,8 +304,8 @@ def test_cli_folder_mixes_stills_and_videos(tmp_path: Path, clip: Path) -> None:
     assert recs["a.png"]["kind"] == "image" and recs["b.mp4"]["kind"] == "video"
     assert recs["b.mp4"]["frames"] == N and recs["b.mp4"]["size_out"] == [2 * W, 2 * H]
     assert "cannot read as a video" in recs["c.mkv"]["error"]
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.mp4"]
-    with av.open(str(out / "b.mp4")) as c:
+    assert sorted(p.name for p in out.iterdir()) == ["a_x2.png", "b_x2.mp4"]
+    with av.open(str(out / "b_x2.mp4")) as c:
         assert c.streams.video[0].frames == N and len(c.streams.audio) == 1
     again = CliRunner().invoke(app, args)
     recs = {Path(r["input"]).name: r for r in json.loads((tmp_path / "r.json").read_text())}
@@ -328,3 +328,20 @@ def test_rotation_kept(tmp_path: Path, hr_frames, net) -> None:
     for path in (src, tmp_path / "turned_x2.mp4"):
         with av.open(str(path)) as c:
             assert next(c.decode(video=0)).rotation == 90
+
+
+def test_cli_one_video(tmp_path: Path, clip: Path) -> None:
+    app = typer.Typer()
+    app.command("upscale")(upscale_command)
+    app.command("noop")(lambda: None)
+    base = ["upscale", str(clip), "-s", "2", "--model", "lite", "--device", "cpu",
+            "--backend", "torch"]  # fmt: skip
+    ok = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "one.mkv"), "--crf", "30"])
+    assert ok.exit_code == 0, ok.output
+    with av.open(str(tmp_path / "one.mkv")) as c:
+        assert c.format.name.startswith("matroska") and c.streams.video[0].frames in (0, N)
+        assert sum(1 for _ in c.decode(video=0)) == N
+    for extra in (["-o", str(tmp_path / "one.png")], ["--crf", "99"], ["--codec", "nope"]):
+        bad = CliRunner().invoke(app, [*base, *extra])
+        assert bad.exit_code == 2, (extra, bad.output)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mkv"]
