@@ -1,8 +1,9 @@
 """Video in, video out: every frame upscaled like a still, sound and timing kept (issue 20).
 
 Decoding, encoding and muxing are FFmpeg's libraries through PyAV (no ``ffmpeg`` binary).
-Frames stream one at a time from the demuxer through the network into the encoder, so
-memory does not grow with the clip's length (the encoder's own lookahead aside).
+Frames stream through two bounded queues (a reader thread decodes, the caller's thread
+runs the network, a writer thread encodes and muxes), so memory does not grow with the
+clip's length (the encoder's own lookahead aside).
 
 Pixels. Video is stored as luma plus subsampled chroma, which is how DSRN upscales
 anyway, so a planar YUV frame is upscaled in its own planes: the Y plane goes through
@@ -12,8 +13,9 @@ the still pipeline's chroma upscale) at its own resolution, kept float and round
 This skips the YUV -> RGB -> YCbCr -> RGB -> YUV round trip a still would take, with its
 chroma up- and down-sampling and three roundings; docs/performance.md ("Video") measures
 both paths. A studio-range BT.601 Y plane is the very luma (MATLAB ``rgb2ycbcr``) the
-network is trained on; BT.709 and full-range luma differ from it by a few per cent of
-contrast. Other pixel formats (RGB, palette, ...) go through RGB and the still pipeline.
+network is trained on; BT.709 luma weighs R, G, B differently and full-range luma spans
+0..255 instead of 16..235, and the network upscales them as the luminance images they
+are. Other pixel formats (RGB, palette, ...) go through RGB and the still pipeline.
 
 Chroma siting: 4:2:0/4:2:2 chroma of MPEG-family codecs is co-sited with the even luma
 columns ("left", what FFmpeg and players assume when unsigned); the horizontal chroma
@@ -23,10 +25,12 @@ upscale samples at those positions, so colour stays on its edges. JPEG-range for
 Timing: every decoded frame becomes one encoded frame with the same ``pts`` in the same
 time base (variable frame rate included); audio and subtitle packets are copied
 untouched (remuxed, not decoded); colour range, primaries, transfer and matrix tags are
-carried over, as are the display rotation and the stream/container metadata.
+carried over, as are the display rotation, chapters and the stream/container metadata.
+Data streams (e.g. QuickTime timecode) and attachments are not copied.
 
-The output is written to a hidden temporary name beside ``dst`` and renamed at the end:
-an interrupted or failed run leaves nothing under the final name.
+The output is written to a hidden temporary file beside ``dst`` (named as
+:mod:`dsrn_cli.partfiles` names them, so a later run sweeps what a killed one left) and
+renamed at the end: an interrupted or failed run leaves nothing under the final name.
 """
 
 from __future__ import annotations
