@@ -1,4 +1,5 @@
-"""``dsrn upscale``: files and folders in, upscaled images out, one bad file never stops a batch.
+"""``dsrn upscale``: files and folders in, upscaled images and videos out, one bad file never
+stops a batch.
 
 Registered by ``cli.py`` as ``app.command("upscale")(upscale_command)``. Exit codes:
 0 everything done or skipped, 1 any file failed (or the weights are unusable), 2 usage
@@ -22,6 +23,7 @@ from .ensemble import with_ensemble
 from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL, DEFAULT_QUALITY
 from .options import ENSEMBLE_HELP, BackendName, Device, ModelName
 from .outsize import SizeSpec, network_factors
+from .video import DEFAULT_CODEC, DEFAULT_CRF, VideoError, check_encoder
 from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, available, resolve, weights_for_input
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]
@@ -63,7 +65,7 @@ def _validate(
 
 def upscale_command(
     inputs: Annotated[
-        list[Path], typer.Argument(metavar="INPUT", help="Image files and/or folders.")
+        list[Path], typer.Argument(metavar="INPUT", help="Image or video files and/or folders.")
     ],
     scale: Annotated[
         int | None,
@@ -143,6 +145,14 @@ def upscale_command(
         ),
     ] = "fp32",
     ensemble: Annotated[bool, typer.Option("--ensemble", help=ENSEMBLE_HELP)] = False,
+    codec: Annotated[
+        str, typer.Option("--codec", help="Videos: FFmpeg encoder (libx264 = H.264).")
+    ] = DEFAULT_CODEC,
+    crf: Annotated[
+        int | None,
+        typer.Option("--crf", help=f"Videos: constant rate factor, lower is better and "
+                     f"larger (x264/x265 default {DEFAULT_CRF})."),
+    ] = None,  # fmt: skip
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
     console = Console(stderr=True, soft_wrap=True)
@@ -161,8 +171,9 @@ def upscale_command(
         spec.check()
         if outscale is not None:
             network_factors(outscale)  # beyond what dsrn chains: a usage error
-        found = plan(inputs, output, spec.tag(), fmt, recursive)
-    except (ValueError, PlanError) as e:
+        check_encoder(codec, crf)
+        found = plan(inputs, output, spec.tag(), fmt, recursive, codec)
+    except (ValueError, PlanError, VideoError) as e:
         raise _usage(console, str(e)) from None
     try:
         have = _scales(model, dev)  # the first pass's net, loaded now to fail early
@@ -190,7 +201,8 @@ def upscale_command(
         raise typer.Exit(1)
     allowed = (net.cfg.scale,) if weights is not None else _scales(model, dev)
     opts = Options(scale or net.cfg.scale, tile, fmt, quality, png_level, max_pixels,
-                   overwrite, debug, size=spec, allowed=allowed)  # fmt: skip
+                   overwrite, debug, size=spec, allowed=allowed, codec=codec,
+                   crf=crf)  # fmt: skip
     nets: dict[Path, Backend] = {}
     if weights is None:  # the clean default is loaded already
         nets[resolve(net.cfg.scale, model, dev)] = net
