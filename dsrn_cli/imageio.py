@@ -17,10 +17,13 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .partfiles import part_prefix
+
 DEFAULT_MAX_PIXELS = 50_000_000  # input pixels; x4 of that is already 800 MP out
 # zlib level for PNG, from speed vs size on DSRN x4 outputs of Set5/Set14 photos (README):
 # level 4 encodes 2.3x as fast as Pillow's 6 for files 1.8 % larger (1: 4.4x, +14 %).
 DEFAULT_PNG_LEVEL = 4
+DEFAULT_QUALITY = 95  # JPEG/WebP quality when --quality is not given
 _ORIENTATION = 0x0112
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)
@@ -167,7 +170,7 @@ def _save_options(
 ) -> dict:
     opts: dict[str, Any] = {}
     if fmt in ("JPEG", "WEBP"):
-        opts["quality"] = quality if quality is not None else 95
+        opts["quality"] = quality if quality is not None else DEFAULT_QUALITY
     if fmt == "PNG":
         opts["compress_level"] = png_level
     if icc and fmt in ("PNG", "JPEG", "WEBP", "TIFF"):
@@ -198,8 +201,11 @@ def write_atomic(img: Image.Image, dst: Path, fmt: str, opts: dict) -> None:
     mkstemp creates the file 0600; it gets the mode any new file gets under the user's
     umask (0644 under 022) before the rename, or nobody else could read the outputs.
     """
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
+    try:  # a folder that cannot be written is named, not dsrn's temp file in it
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=part_prefix(dst.name), suffix=".part")
+    except OSError as e:
+        raise UpscaleError(f"cannot write to the folder {dst.parent}: {e.strerror}") from e
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o666 & ~_umask())
