@@ -36,16 +36,18 @@ from .imageio import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_PNG_LEVEL,
     FORMATS,
-    Decoded,
+    Picture,
     UpscaleError,
+    WriteOptions,
     list_images,
-    read_input,
-    write_output,
+    read,
+    write,
 )
 from .model import DSRN
-from .pipeline import render
+from .pipeline import render_picture
 
-FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif"}
+FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif",
+              "gif": ".gif"}  # fmt: skip
 SKIP_EXISTS = "output exists (use --overwrite)"
 READ_AHEAD = 2  # decoded images waiting for the device
 
@@ -77,6 +79,7 @@ class Options:
     overwrite: bool = False
     debug: bool = False
     writers: int = field(default_factory=writer_count)
+    background: tuple[int, int, int] = (255, 255, 255)  # alpha onto this for JPEG
 
 
 @dataclass
@@ -156,6 +159,7 @@ def record(job: Job, status: str, error: str | None = None) -> dict[str, Any]:
         "size_in": None,
         "size_out": None,
         "weights": None,
+        "notes": [],  # conversions the output format forced (bit depth, alpha, metadata)
     }
 
 
@@ -237,7 +241,7 @@ class _Reader(threading.Thread):
                 return
             t0 = time.perf_counter()
             try:
-                item = (i, t0, read_input(self.jobs[i].src, self.opts.max_pixels), None)
+                item = (i, t0, read(self.jobs[i].src, self.opts.max_pixels), None)
             except Exception as e:  # every failure is that file's, never the batch's
                 item = (i, t0, None, _error_text(e, self.opts.debug))
             self.seconds += time.perf_counter() - t0
@@ -281,6 +285,7 @@ def run_jobs(
     records: dict[int, dict[str, Any]] = {}
     stages = {"read": 0.0, "upscale": 0.0, "write": 0.0}
     lock = threading.Lock()
+    noted: set[str] = set()  # each conversion note once per run
 
     def finish(i: int, rec: dict[str, Any]) -> None:
         if rec["status"] == "failed":
@@ -299,15 +304,23 @@ def run_jobs(
         else:
             finish(i, rec)
 
-    def write(i: int, t0: float, img: Any, decoded: Decoded, fmt: str, used: str | None) -> None:
+    def encode(i: int, t0: float, pic: Picture, size_in: tuple[int, int], fmt: str,
+               used: str | None) -> None:  # fmt: skip
         job = jobs[i]
         assert job.dst is not None
         tw = time.perf_counter()
         try:
-            size = write_output(img, job.dst, fmt, opts.quality, decoded, opts.png_level)
+            wo = WriteOptions(fmt, opts.quality, opts.png_level, opts.background)
+            written = write(job.dst, pic, wo)
             rec = record(job, "done")
-            rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=list(decoded.size),
-                       size_out=list(size), weights=used)  # fmt: skip
+            rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=list(size_in),
+                       size_out=list(written.size), weights=used, notes=written.notes,
+                       frames=len(pic.frames))  # fmt: skip
+            with lock:
+                new = [n for n in written.notes if n not in noted]
+                noted.update(new)
+            for note in new:
+                console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
         except Exception as e:
             rec = record(job, "failed", _error_text(e, opts.debug))
         with lock:
@@ -329,7 +342,7 @@ def run_jobs(
             try:
                 fmt = _pil_format(jobs[i], opts.fmt)
                 job_net, used = net_for(jobs[i])
-                img = render(decoded.arr, decoded.mode, opts.scale, job_net, opts.tile)
+                img = render_picture(decoded, opts.scale, job_net, opts.tile)
             except KeyboardInterrupt:
                 raise
             except Exception as e:
@@ -337,9 +350,10 @@ def run_jobs(
                 continue
             finally:
                 stages["upscale"] += time.perf_counter() - tu
-            decoded.arr = decoded.arr[:0]  # the writer needs only the metadata
+            size_in = decoded.size
+            decoded.frames = []  # the writer needs only the upscaled picture (its metadata)
             slots.acquire()
-            fut: Future = pool.submit(write, i, t0, img, decoded, fmt, used)
+            fut: Future = pool.submit(encode, i, t0, img, size_in, fmt, used)
             fut.add_done_callback(lambda _f: slots.release())
             del img
     except KeyboardInterrupt:

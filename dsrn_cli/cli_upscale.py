@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from PIL import ImageColor
 from rich.console import Console
 from rich.markup import escape
 
@@ -23,7 +24,7 @@ from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL
 from .options import ENSEMBLE_HELP, BackendName, Device, ModelName
 from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, resolve, weights_for_input
 
-Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]
+Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "gif", "same"]
 Precision = Literal["fp32", "fp16", "bf16"]
 
 
@@ -118,6 +119,14 @@ def upscale_command(
         ),
     ] = "fp32",
     ensemble: Annotated[bool, typer.Option("--ensemble", help=ENSEMBLE_HELP)] = False,
+    background: Annotated[
+        str,
+        typer.Option(
+            "--background",
+            help="Colour alpha is composited onto for formats without alpha (JPEG): a name "
+            "or #RRGGBB.",
+        ),
+    ] = "white",
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
     console = Console(stderr=True, soft_wrap=True)
@@ -125,6 +134,10 @@ def upscale_command(
     _validate(
         console, scale, model, weights, device, tile, quality, max_pixels, png_level
     )  # fmt: skip
+    try:
+        bg = ImageColor.getrgb(background)[:3]
+    except ValueError:
+        raise _usage(console, f"--background: not a colour: {background!r}") from None
     device = rank_device(device)
     dev = pick_device(device)
     if not precision_allowed(precision, backend, dev):
@@ -149,7 +162,8 @@ def upscale_command(
         raise typer.Exit(1) from None
 
     jobs = plan(inputs, output, scale, fmt, recursive)
-    opts = Options(scale, tile, fmt, quality, png_level, max_pixels, overwrite, debug)
+    opts = Options(scale, tile, fmt, quality, png_level, max_pixels, overwrite, debug,
+                   background=bg)  # fmt: skip
     nets: dict[Path, Backend] = {}
     if weights is None:  # the clean default is loaded already
         nets[resolve(scale, model, dev)] = net

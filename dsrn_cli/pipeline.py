@@ -9,6 +9,8 @@ does not depend on how the work was split (tiles, channels, row strips).
 from __future__ import annotations
 
 import time
+import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,17 @@ from .ensemble import with_ensemble
 from .imageio import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_PNG_LEVEL,
-    FORMATS,
     ImageLike,
-    UpscaleError,
+    Picture,
+    Pixels,
+    WriteOptions,
+    as_array,
+    format_for,
     from_array,
-    read_input,
+    pil_mode,
+    read,
     to_array,
-    write_output,
+    write,
 )
 from .model import DSRN
 from .weights import WeightsError
@@ -51,11 +57,15 @@ def _check_array(arr: np.ndarray) -> None:
 
 def render(
     arr: np.ndarray, mode: str, scale: int, net: Backend | DSRN, tile: int | None = None
-) -> Image.Image:
+) -> Pixels:
     """Upscale ``arr`` into a new Pillow image of ``mode``, pasting strip by strip.
 
     The image is the only full-size buffer: no full-size array is built and copied.
+    Pixels Pillow cannot hold (16-bit or float colour; ``mode`` None or "") come back as
+    an array of ``arr``'s dtype.
     """
+    if not mode:
+        return upscale_array(arr, scale, net, tile)
     _check_array(arr)
     h, w = arr.shape[:2]
     out = Image.new(mode, (w * scale, h * scale))
@@ -64,6 +74,22 @@ def render(
         out.paste(from_array(strip, mode), (0, row))
         row += strip.shape[0]
     return out
+
+
+def render_picture(
+    pic: Picture, scale: int, net: Backend | DSRN, tile: int | None = None
+) -> Picture:
+    """Every frame (page) of ``pic`` upscaled, one at a time; the metadata carried over.
+
+    Each input frame is released once upscaled, so memory is the input frames plus the
+    output frames (animations are encoded all at once: Pillow's ``save_all``)."""
+    todo = list(pic.frames)
+    out: list[Pixels] = []
+    while todo:
+        arr = as_array(todo.pop(0))
+        out.append(render(arr, pil_mode(arr) or "", scale, net, tile))
+        del arr
+    return replace(pic, frames=out, notes=list(pic.notes))
 
 
 def upscale(
@@ -110,27 +136,33 @@ def upscale_file(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     png_level: int = DEFAULT_PNG_LEVEL,
     backend: str = "auto",
+    background: tuple[int, int, int] = (255, 255, 255),
 ) -> dict[str, Any]:
     """Upscale ``src`` into ``dst``; returns a record. Raises UpscaleError for bad files.
 
     ``fmt`` is a Pillow format name; None picks it from ``dst``'s extension. ``device`` is
     where ``model_obj`` already lives (kept for symmetry; the model decides). ``model_obj``
-    is a :class:`DSRN` (run with ``backend``) or a ready backend.
+    is a :class:`DSRN` (run with ``backend``) or a ready backend. ``background``: the RGB
+    colour alpha is composited onto for a format without alpha (JPEG). Every conversion
+    the output format forces (bit depth, alpha, metadata) is a ``UserWarning`` and is
+    listed in the record's ``notes``.
     """
     t0 = time.perf_counter()
     src, dst = Path(src), Path(dst)
-    fmt = fmt or FORMATS.get(dst.suffix.lower())
-    if fmt is None:
-        raise UpscaleError(f"cannot tell the output format from {dst.name!r}")
-    decoded = read_input(src, max_pixels)
-    out = render(decoded.arr, decoded.mode, scale, as_backend(model_obj, backend), tile)
-    size_out = write_output(out, dst, fmt, quality, decoded, png_level)
+    fmt = format_for(dst, fmt)
+    pic = read(src, max_pixels)
+    out = render_picture(pic, scale, as_backend(model_obj, backend), tile)
+    written = write(dst, out, WriteOptions(fmt, quality, png_level, background))
+    for note in written.notes:
+        warnings.warn(f"{dst.name}: {note}", UserWarning, stacklevel=2)
     return {
         "input": str(src),
         "output": str(dst),
         "status": "done",
         "error": None,
         "seconds": round(time.perf_counter() - t0, 3),
-        "size_in": list(decoded.size),
-        "size_out": list(size_out),
+        "size_in": list(pic.size),
+        "size_out": list(written.size),
+        "frames": len(out.frames),
+        "notes": written.notes,
     }
