@@ -114,7 +114,8 @@ def _fit(px: Pixels, fmt: str, opts: WriteOptions, notes: list[str]) -> Pixels:
     dt = dtype_of(px).name
     ch = channels(px)
     keep_depth = _DEPTHS.get(fmt, {"uint8"})
-    needs = dt not in keep_depth or (ch >= 2 and fmt not in _ALPHA) or (
+    alpha = ch in (2, 4)
+    needs = dt not in keep_depth or (alpha and fmt not in _ALPHA) or (
         fmt == "BMP" and ch == 2) or (isinstance(px, Image.Image) and px.mode == "I")  # fmt: skip
     if not needs:
         return px
@@ -126,7 +127,7 @@ def _fit(px: Pixels, fmt: str, opts: WriteOptions, notes: list[str]) -> Pixels:
         notes.append(f"{fmt} cannot hold {what} samples: written as "
                      f"{target.replace('uint', '')}-bit{clip}")  # fmt: skip
         a = _to_depth(a, target)
-    if ch >= 2 and fmt not in _ALPHA:
+    if alpha and fmt not in _ALPHA:
         r, g, b = opts.background
         notes.append(f"{fmt} has no alpha: composited onto the background "
                      f"({r},{g},{b}; --background)")  # fmt: skip
@@ -215,7 +216,7 @@ def atomic(dst: Path, save: Callable[[IO[bytes]], None]) -> None:
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "w+b") as f:  # w+: TIFF pages are appended by reading back
             save(f)
         os.replace(tmp, dst)
     except BaseException:
