@@ -157,18 +157,16 @@ def _pil_options(pic: Picture, fmt: str, opts: WriteOptions, px: Pixels) -> dict
         o.update(lossless=True, quality=100)  # lossless in, lossless out
     if fmt == "PNG":
         o["compress_level"] = opts.png_level
-    if fmt == "TIFF":
-        o["compression"] = "tiff_deflate"
     if pic.icc and fmt in _ICC:
         o["icc_profile"] = pic.icc
     if pic.exif and fmt in _EXIF:
         o["exif"] = _exif_sized(pic.exif, size_of(px))
+    if fmt == "TIFF" and pic.xmp:  # XMP is a TIFF tag (700); Pillow's tiffinfo would drop exif
+        o["exif"] = _exif_sized(pic.exif or b"", size_of(px), pic.xmp)
     if pic.dpi and fmt in _DPI:
         o["dpi"] = pic.dpi
     if pic.xmp and fmt in ("JPEG", "WEBP"):
         o["xmp"] = pic.xmp
-    if fmt == "TIFF" and pic.xmp:
-        o["tiffinfo"] = {700: pic.xmp}
     if fmt == "PNG" and (pic.text or pic.xmp):
         info = PngImagePlugin.PngInfo()
         for k, v in pic.text.items():
@@ -179,13 +177,16 @@ def _pil_options(pic: Picture, fmt: str, opts: WriteOptions, px: Pixels) -> dict
     return o
 
 
-def _exif_sized(exif: bytes, size: tuple[int, int]) -> bytes:
-    """The EXIF with PixelXDimension / PixelYDimension set to the output's size."""
+def _exif_sized(exif: bytes, size: tuple[int, int], xmp: bytes | None = None) -> bytes:
+    """The EXIF with PixelXDimension / PixelYDimension set to the output's size (and,
+    for TIFF, the XMP tag 700)."""
     e = Image.Exif()
     e.load(exif)
     ifd = e.get_ifd(0x8769)
     if 0xA002 in ifd or 0xA003 in ifd:
         ifd[0xA002], ifd[0xA003] = size
+    if xmp:
+        e[700] = xmp
     return e.tobytes()
 
 
@@ -216,7 +217,8 @@ def atomic(dst: Path, save: Callable[[IO[bytes]], None]) -> None:
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w+b") as f:  # w+: TIFF pages are appended by reading back
+        os.close(fd)
+        with open(tmp, "w+b") as f:  # w+: TIFF pages are appended by reading back
             save(f)
         os.replace(tmp, dst)
     except BaseException:
