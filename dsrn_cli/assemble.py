@@ -10,6 +10,17 @@ On the CPU the numbers are the numpy float64 pipeline's, element for element (ev
 is per pixel or per image row, so how rows are grouped does not change a value); on an
 accelerator the same steps run in torch float32 on the device (within one grey level),
 and only the final integers travel back.
+
+float32 images (0..1, a little outside allowed) map exactly as uint8 0..255 would (peak
+1.0) and come back float32, neither rounded nor clipped.
+
+Partial alpha (issue 16): colour is resampled premultiplied by alpha and divided by the
+resampled alpha, so fully transparent pixels (whatever colour they hide) never bleed into
+visible ones. The network adds its detail (the residual) computed from the straight luma
+with fully transparent pixels filled from the nearest visible one: premultiplied luma
+through the network would sharpen the alpha edge in the colour but not in the bicubic
+alpha, and dividing the two gives the edge pixels anything from 0 to 255. Images whose
+alpha is opaque everywhere take the plain path (the same pixels as without alpha).
 """
 
 from __future__ import annotations
@@ -18,9 +29,16 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 from .backends import Backend, as_backend
-from .color import rgb_to_ycbcr, rgb_to_ycbcr_torch, ycbcr_to_rgb, ycbcr_to_rgb_torch
+from .color import (
+    LUMA_TO_RGB,
+    rgb_to_ycbcr,
+    rgb_to_ycbcr_torch,
+    ycbcr_to_rgb,
+    ycbcr_to_rgb_torch,
+)
 from .model import DSRN
 from .resize import contributions, resize_pass_torch
 from .tiling import iter_rows
@@ -81,11 +99,19 @@ def _resize_rows(
     return np.moveaxis(out, 0, 1)
 
 
+def peak_of(dtype: np.dtype) -> float:
+    """The value of full intensity: 255 (uint8), 65535 (uint16), 1.0 (float32)."""
+    return {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(np.dtype(dtype), 1.0)
+
+
 def _finish(x: np.ndarray, peak: float, dtype: np.dtype) -> np.ndarray:
-    """The single rounding (half up, as MATLAB) and clip of the pipeline, in place."""
+    """The single rounding (half up, as MATLAB) and clip of the pipeline, in place;
+    float32 out: only scaled to 0..1, neither rounded nor clipped."""
     x = np.asarray(x, dtype=np.float32)
     if peak != 255.0:
         x *= np.float32(peak / 255.0)
+    if np.dtype(dtype) == np.float32:
+        return x
     x += np.float32(0.5)
     np.floor(x, out=x)
     np.clip(x, 0, peak, out=x)
@@ -95,23 +121,29 @@ def _finish(x: np.ndarray, peak: float, dtype: np.dtype) -> np.ndarray:
 def iter_strips(
     net: Backend | DSRN, arr: np.ndarray, scale: int, tile: int | None = None
 ) -> Iterator[np.ndarray]:
-    """Yield the upscaled ``arr`` (uint8/uint16, any layout ``upscale_array`` takes) as
-    consecutive strips of ``STRIP`` output rows, each already in ``arr``'s dtype.
+    """Yield the upscaled ``arr`` (uint8/uint16/float32, any layout ``upscale_array``
+    takes) as consecutive strips of ``STRIP`` output rows, each already in ``arr``'s dtype.
 
-    The per-pixel work runs where the backend runs: numpy on a CPU, torch on a GPU."""
+    The per-pixel work runs where the backend runs: numpy on a CPU, torch on a GPU;
+    partial alpha always takes the numpy path (the network still runs on the backend)."""
     be = as_backend(net)
     if be.scale != scale:
         raise ValueError(f"the model is x{be.scale}, but x{scale} was asked for")
-    peak = 255.0 if arr.dtype == np.uint8 else 65535.0
+    peak = peak_of(arr.dtype)
+    if arr.ndim == 3 and arr.shape[2] in (2, 4) and not np.all(arr[..., -1] == peak):
+        return _strips_alpha(be, arr, scale, tile, peak)
     if be.device.type == "cpu":
         return _strips_numpy(be, arr, scale, tile, peak)
     return _strips_torch(be, arr, scale, tile, peak, be.device)
 
 
-def _luma_bands(be: Backend, y255: np.ndarray, tile: int | None) -> Iterator[np.ndarray]:
-    """The network's luma on 0..255 (float32, unrounded), one tile row at a time."""
+def _luma_bands(
+    be: Backend, y255: np.ndarray, tile: int | None, residual: bool = False
+) -> Iterator[np.ndarray]:
+    """The network's luma (or its residual) on 0..255 (float32, unrounded), one tile row
+    at a time."""
     y = (np.asarray(y255, dtype=np.float32) / 255.0).astype(np.float32)
-    for _, _, band in iter_rows(be, y, pick_tile(be, tile)):
+    for _, _, band in iter_rows(be, y, pick_tile(be, tile), residual):
         band *= np.float32(255.0)
         yield band
 
@@ -156,6 +188,59 @@ def _strips_numpy(
         yield _finish(up, peak, arr.dtype)
 
 
+def _nearest_visible(plane: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``plane`` with every pixel of alpha 0 replaced by the nearest pixel of alpha > 0
+    (Euclidean; scipy's exact distance transform); unchanged without such pixels."""
+    hidden = alpha == 0
+    if not hidden.any() or hidden.all():
+        return plane
+    iy, ix = ndimage.distance_transform_edt(hidden, return_distances=False, return_indices=True)
+    return plane[iy, ix]
+
+
+def _strips_alpha(
+    net: Backend, arr: np.ndarray, scale: int, tile: int | None, peak: float
+) -> Iterator[np.ndarray]:
+    """Grey or RGB with partial alpha (``H x W x 2`` or ``x 4``), premultiplied.
+
+    Colour = bicubic(colour x alpha) / bicubic(alpha) + the network's residual of the
+    straight luma (fully transparent pixels filled by :func:`_nearest_visible`); where
+    the upscaled alpha is under half a level (of 65535 for float32), colour 0. Alpha is
+    clipped to its range also for float32 (the bicubic rings past it at sharp edges).
+    """
+    h, w = arr.shape[:2]
+    colors = arr.shape[2] - 1
+    unit = np.float32(255.0 / peak)
+    least = 0.5 * 255.0 / (65535.0 if peak == 1.0 else peak)  # half a level, on 0..255
+
+    def premultiplied(lo: int, hi: int) -> np.ndarray:  # colour x alpha, alpha; 0..255
+        x = arr[lo:hi].astype(np.float32) * unit
+        x[..., :colors] *= x[..., colors:] / np.float32(255.0)
+        return x.astype(np.float64)
+
+    if colors == 3:
+        luma = np.empty((h, w), dtype=np.float32)
+        for r in range(0, h, STRIP):
+            rgb = arr[r : r + STRIP, :, :3].astype(np.float32) * unit
+            luma[r : r + STRIP] = rgb_to_ycbcr(rgb)[..., 0]
+    else:
+        luma = arr[..., 0].astype(np.float32) * unit
+    luma = _nearest_visible(luma, arr[..., colors])
+    row = 0
+    for detail in _rechunk(_luma_bands(net, luma, tile, residual=True), STRIP):
+        a, b = row, row + detail.shape[0]
+        row = b
+        up = _resize_rows(premultiplied, h, w, scale, a, b)
+        alpha = up[..., colors]
+        seen = alpha >= least
+        inv = np.divide(255.0, alpha, out=np.zeros_like(alpha), where=seen)
+        color = up[..., :colors] * inv[..., None]
+        color += detail[..., None] * (LUMA_TO_RGB if colors == 3 else 1.0)
+        color[~seen] = 0.0
+        alpha = np.clip(alpha, 0.0, 255.0)[..., None]  # float32 out too: no alpha past 0..1
+        yield _finish(np.concatenate([color, alpha], axis=2), peak, arr.dtype)
+
+
 # ----------------------------------------------------------------- on the accelerator
 
 
@@ -179,7 +264,8 @@ def _strips_torch(
 ) -> Iterator[np.ndarray]:
     """The same steps in torch float32 where the model runs; only integers come back."""
     a3 = arr if arr.ndim == 3 else arr[:, :, None]
-    ints = a3 if a3.dtype == np.uint8 else a3.astype(np.int32)  # torch lacks uint16 ops
+    is_float = arr.dtype == np.float32
+    ints = a3 if a3.dtype in (np.uint8, np.float32) else a3.astype(np.int32)  # no uint16 ops
     src = torch.from_numpy(np.ascontiguousarray(ints)).to(device)  # integers travel
     x = src.permute(2, 0, 1).float() * (255.0 / peak)  # C x H x W on 0..255
     n = x.shape[0]
@@ -193,7 +279,7 @@ def _strips_torch(
     alpha = alpha.contiguous() if alpha.shape[0] else None
     luma_np = luma.cpu().numpy()
     del src, x, color, luma
-    out_dtype = torch.uint8 if arr.dtype == np.uint8 else torch.int32
+    out_dtype = {np.uint8: torch.uint8, np.float32: torch.float32}.get(arr.dtype.type, torch.int32)
     row = 0
     for y in _rechunk(_luma_bands(net, luma_np, tile), STRIP):
         a, b = row, row + y.shape[0]
@@ -207,7 +293,8 @@ def _strips_torch(
             up = torch.cat([up, _resize_rows_torch(alpha, scale, a, b)])
         if peak != 255.0:
             up = up * (peak / 255.0)
-        up = torch.floor(up + 0.5).clamp_(0, peak).to(out_dtype)
+        if not is_float:
+            up = torch.floor(up + 0.5).clamp_(0, peak).to(out_dtype)
         strip = up.permute(1, 2, 0).contiguous().cpu().numpy()
         strip = strip.astype(arr.dtype, copy=False)
         yield strip[..., 0] if arr.ndim == 2 else strip

@@ -14,22 +14,38 @@ rank 0 gathers the records (gloo object collectives) for one summary and one JSO
 from __future__ import annotations
 
 import json
+import math
 import os
 import queue
+import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from .backends import Backend
 from .imageio import (
@@ -44,7 +60,19 @@ from .imageio import (
     write,
 )
 from .model import DSRN
+from .outsize import SizeSpec, plan_factors
+from .partfiles import sweep
 from .pipeline import render_picture
+from .video import (
+    DEFAULT_CODEC,
+    VIDEO_EXTS,
+    VideoError,
+    is_video,
+    list_videos,
+    upscale_video,
+    video_size,
+    video_suffix,
+)
 
 FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif",
               "gif": ".gif"}  # fmt: skip
@@ -64,6 +92,7 @@ class Job:
     src: Path
     dst: Path | None
     error: str | None = None
+    video: bool = False  # upscaled frame by frame (dsrn_cli.video)
 
 
 @dataclass
@@ -80,73 +109,256 @@ class Options:
     debug: bool = False
     writers: int = field(default_factory=writer_count)
     background: tuple[int, int, int] = (255, 255, 255)  # alpha onto this for JPEG
+    size: SizeSpec | None = None  # --outscale / --width / --height; None: ``scale``
+    allowed: tuple[int, ...] = (2, 3, 4)  # network factors a chain may use
+    codec: str = DEFAULT_CODEC  # videos: FFmpeg encoder
+    crf: int | None = None  # videos: None is the encoder's default (video.DEFAULT_CRF)
+
+    def spec(self) -> SizeSpec:
+        return self.size or SizeSpec(scale=self.scale)
 
 
 @dataclass
 class Tally:
     records: list[dict[str, Any]] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)  # summed seconds per stage
+    hidden: int = 0  # from the Plan
+    left_out: int = 0
 
     def count(self, status: str) -> int:
         return sum(r["status"] == status for r in self.records)
 
     def summary(self, seconds: float) -> str:
-        line = (
+        lines = [
             f"done {self.count('done')}, skipped {self.count('skipped')}, "
             f"failed {self.count('failed')} ({seconds:.1f} s)"
-        )
+        ]
+        lines += self.output_lines()
         exists = sum(r["status"] == "skipped" and r["error"] == SKIP_EXISTS for r in self.records)
         if exists:  # why, once for the batch rather than once per file
-            line += f"\n{exists} skipped: output exists — use --overwrite"
-        return line
+            lines.append(f"{exists} skipped: output exists — use --overwrite")
+        lines += self.walk_lines()
+        return "\n".join(lines)
+
+    def output_lines(self) -> list[str]:
+        """Where a single file went; the network factors and final sizes of a resized run."""
+        done = [r for r in self.records if r["status"] == "done"]
+        if len(self.records) == 1 and done:
+            r = done[0]
+            return [f"wrote {r['output']} ({r['size_out'][0]}x{r['size_out'][1]}, "
+                    f"{_chain_text(r)})"]  # fmt: skip
+        if len(self.records) == 1 and self.records[0]["status"] == "skipped":
+            return [f"not written: {self.records[0]['output']}"]
+        for sized in (True, False):  # with the final sizes while they are few
+            chains: dict[str, int] = {}
+            for r in done:
+                if r.get("resized"):
+                    text = _chain_text(r, sized)
+                    chains[text] = chains.get(text, 0) + 1
+            if len(chains) <= 3:
+                break
+        return [f"{n} file{'s' * (n > 1)}: {text}" for text, n in chains.items()]
+
+    def walk_lines(self) -> list[str]:
+        lines = []
+        if self.hidden:
+            lines.append(f"{self.hidden} hidden file{'s' * (self.hidden > 1)} skipped")
+        if self.left_out:
+            lines.append(f"{self.left_out} image{'s' * (self.left_out > 1)} in subfolders "
+                         "left out (add --recursive to include them)")  # fmt: skip
+        return lines
+
+
+def _chain_text(r: dict[str, Any], sized: bool = False) -> str:
+    """``x2`` or ``network x4 then x2, then resized down [to WxH]``, from a record."""
+    chain = " then ".join(f"x{s}" for s in r.get("scales") or [])
+    if not r.get("resized"):
+        return chain
+    to = f" to {r['size_out'][0]}x{r['size_out'][1]}" if sized else ""
+    return f"network {chain}, then resized down{to}"
 
 
 # ------------------------------------------------------------------------- planning
 
 
-def _out_ext(src: Path, fmt: str) -> str:
+class PlanError(Exception):
+    """The inputs and ``-o`` cannot be planned without losing or looping files (usage, exit 2)."""
+
+
+@dataclass
+class Plan:
+    """The jobs of a run, and what the folder walk left out (said in the summary)."""
+
+    jobs: list[Job]
+    hidden: int = 0  # hidden image files (.name, ._name AppleDouble); hidden folders not walked
+    left_out: int = 0  # images in subfolders, not walked without --recursive
+
+
+def _out_ext(src: Path, fmt: str, video: bool = False, codec: str = DEFAULT_CODEC) -> str:
+    if video:  # --format is for stills; a video keeps its container if it holds the codec
+        return video_suffix(src, codec)
     if fmt == "same":
         return src.suffix if src.suffix.lower() in FORMATS else ".png"
     return FORMAT_EXT[fmt]
 
 
-def _named(src: Path, scale: int, fmt: str) -> str:
-    return f"{src.stem}_x{scale}{_out_ext(src, fmt)}"
+def _named(src: Path, tag: str, fmt: str, video: bool = False, codec: str = DEFAULT_CODEC) -> str:
+    """The one naming rule for outputs in a folder: ``NAME_TAG.EXT`` (``photo_x2.png``)."""
+    return f"{src.stem}_{tag}{_out_ext(src, fmt, video, codec)}"
+
+
+def _image_suffixes() -> set[str]:
+    """File extensions Pillow can open (to count the images a walk leaves out)."""
+    return {e.lower() for e, f in Image.registered_extensions().items() if f in Image.OPEN}
+
+
+def _hidden(rel: Path) -> bool:
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def _count_left_out(folder: Path, recursive: bool, skip: Path | None) -> tuple[int, int]:
+    """(hidden image files, images in subfolders a non-recursive walk leaves out)."""
+    exts = _image_suffixes()
+    folder = folder.resolve()
+    hidden = left_out = 0
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        rel = here.relative_to(folder)
+        if skip is not None and (here == skip or skip in here.parents):
+            dirs[:] = []
+            continue
+        if _hidden(rel):
+            dirs[:] = []  # a hidden folder (.git, .thumbnails) is not counted inside
+            continue
+        images = [f for f in files if Path(f).suffix.lower() in exts]
+        hidden_here = sum(f.startswith(".") for f in images)
+        if rel == Path(".") or recursive:
+            hidden += hidden_here
+        else:
+            left_out += len(images) - hidden_here
+    return hidden, left_out
+
+
+def _is_folder_arg(output: str) -> bool:
+    """``-o`` names a folder: it ends with a slash or is an existing directory."""
+    return output.endswith(("/", os.sep)) or Path(output).is_dir()
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
 
 
 def plan(
-    inputs: list[Path], output: Path | None, scale: int, fmt: str, recursive: bool
-) -> list[Job]:
-    """Pair every input image with its output path.
+    inputs: list[Path],
+    output: str | Path | None,
+    tag: str | int,
+    fmt: str,
+    recursive: bool,
+    codec: str = DEFAULT_CODEC,
+) -> Plan:
+    """Pair every input image or video with its output path, or raise PlanError before
+    any work.
 
-    One input file: ``-o`` is the output file (or a folder to put it in). Otherwise ``-o``
-    is a folder: files keep their names, folder trees are mirrored under it. Without
-    ``-o`` outputs go next to their inputs as ``NAME_xS.EXT``.
+    Naming, one rule: an output in a folder is ``NAME_TAG.EXT`` (``photo_x2.png``; TAG
+    from :meth:`SizeSpec.tag`, EXT from ``--format``), folder trees mirrored below it.
+    ``-o`` is a folder when it ends with a slash or is an existing directory (created if
+    missing); else, for one input file, the output file itself. Without ``-o`` a file's
+    output goes beside it, a folder's into the sibling folder ``FOLDER_TAG/`` (never into
+    the input folder, so a later run cannot upscale the outputs again).
+
+    PlanError (a usage error): ``-o`` names the input itself, or an image file name for
+    a folder or several inputs; an output folder that is an input folder (or inside one,
+    with ``recursive``); two inputs planned onto one output, or an output that is also an
+    input. Hidden files and folders are skipped and counted, like images in subfolders
+    without ``recursive``.
+
+    Videos (by extension in folders, also by probing a named file) keep their container
+    when it holds ``codec``, else become ``.mp4``; ``fmt`` is for stills only.
     """
+    tag = f"x{tag}" if isinstance(tag, int) else tag
+    raw = None if output is None else str(output)
     single = len(inputs) == 1 and not inputs[0].is_dir()
-    jobs: list[Job] = []
+    out_dir: Path | None = None
+    out_file: Path | None = None
+    if raw is not None:
+        if _is_folder_arg(raw):
+            out_dir = Path(raw)
+        elif single and is_video(inputs[0], probe=True):
+            out_file = Path(raw)
+            if out_file.suffix.lower() not in VIDEO_EXTS:
+                raise PlanError(f"{inputs[0]} is a video: give -o a video name (.mp4, .mkv, "
+                                "...), or end it with / for a folder")  # fmt: skip
+        elif single:
+            out_file = Path(raw)
+            if fmt == "same" and out_file.suffix.lower() not in FORMATS:
+                raise PlanError(f"cannot tell the output format from -o {raw!r}: give an "
+                                f"image name (.png, .jpg, ...), or end it with / for a folder")
+        elif Path(raw).exists():
+            raise PlanError(f"-o {raw} is a file; several inputs or a folder need an output "
+                            "folder")
+        elif Path(raw).suffix.lower() in _image_suffixes() | set(FORMATS):
+            raise PlanError(f"-o {raw} is an image file name, but the input is a folder or "
+                            f"several files: give a folder (e.g. -o {Path(raw).stem}/)")
+        else:
+            out_dir = Path(raw)
+    found = Plan([])
     for inp in inputs:
         if inp.is_dir():
-            found = list_images(inp, recursive)
-            if not found:
-                jobs.append(Job(inp, None, "is a directory with no images in it"))
-            for src in found:
-                if output is None:
-                    jobs.append(Job(src, src.with_name(_named(src, scale, fmt))))
-                else:
-                    rel = src.relative_to(inp).with_suffix(_out_ext(src, fmt))
-                    jobs.append(Job(src, output / rel))
+            dest = out_dir
+            if dest is None:
+                name = inp.resolve().name
+                if not name:
+                    raise PlanError(f"cannot name an output folder for {inp}: give -o FOLDER/")
+                dest = inp.resolve().parent / f"{name}_{tag}"
+            here, there = inp.resolve(), dest.resolve()
+            if there == here or (recursive and _inside(there, here)):
+                where = "the" if there == here else "inside the"
+                raise PlanError(f"the output folder {dest} is {where} input folder {inp}: a "
+                                "later run would upscale the outputs again; give -o a folder "
+                                "outside it")
+            skip = there if _inside(there, here) else None
+            hidden, left_out = _count_left_out(inp, recursive, skip)
+            found.hidden += hidden
+            found.left_out += left_out
+            videos = set(list_videos(inp, recursive))
+            images = [p for p in sorted(list_images(inp, recursive) + sorted(videos))
+                      if not _hidden(p.relative_to(inp))
+                      and not (skip and _inside(p.resolve().parent, skip))]  # fmt: skip
+            if not images:
+                found.jobs.append(Job(inp, None, "is a directory with no images or videos in it"))
+            for src in images:
+                rel, v = src.relative_to(inp), src in videos
+                name = _named(src, tag, fmt, v, codec)
+                found.jobs.append(Job(src, dest / rel.parent / name, video=v))
         elif not inp.exists():
-            jobs.append(Job(inp, None, "no such file"))
-        elif output is None:
-            jobs.append(Job(inp, inp.with_name(_named(inp, scale, fmt))))
-        elif single and not (output.is_dir() or str(output).endswith(("/", "\\"))):
-            jobs.append(Job(inp, output))
+            found.jobs.append(Job(inp, None, "no such file"))
         else:
-            jobs.append(Job(inp, output / _named(inp, scale, fmt)))
-    # Without -o, a re-run over a folder must not upscale last run's outputs again.
-    planned = {j.dst.resolve() for j in jobs if j.dst is not None}
-    return [j for j in jobs if j.src.resolve() not in planned or not j.src.is_file()]
+            v = is_video(inp, probe=True)
+            dst = out_file or (out_dir or inp.parent) / _named(inp, tag, fmt, v, codec)
+            found.jobs.append(Job(inp, dst, video=v))
+    _check_collisions(found.jobs)
+    return found
+
+
+def _check_collisions(jobs: list[Job]) -> None:
+    """Two inputs onto one output, or an output that is an input: a PlanError naming both."""
+    by_dst: dict[Path, Job] = {}
+    sources = {j.src.resolve(): j for j in jobs if j.dst is not None}
+    for job in jobs:
+        if job.dst is None:
+            continue
+        dst = job.dst.resolve()
+        if dst == job.src.resolve():
+            raise PlanError(f"the output {job.dst} is the input itself; give -o another file "
+                            "or a folder")
+        if dst in by_dst:
+            raise PlanError(f"{by_dst[dst].src} and {job.src} would both be written to "
+                            f"{job.dst}; use --format same, or run them into separate -o "
+                            "folders")
+        if dst in sources:
+            raise PlanError(f"{job.dst}, the output of {job.src}, is also an input; leave it "
+                            "out, or give -o a folder")
+        by_dst[dst] = job
 
 
 def record(job: Job, status: str, error: str | None = None) -> dict[str, Any]:
@@ -155,21 +367,25 @@ def record(job: Job, status: str, error: str | None = None) -> dict[str, Any]:
         "output": str(job.dst) if job.dst else None,
         "status": status,
         "error": error,
+        "kind": "video" if job.video else "image",
         "seconds": 0.0,
         "size_in": None,
         "size_out": None,
         "weights": None,
         "notes": [],  # conversions the output format forced (bit depth, alpha, metadata)
+        "scales": None,  # the network factors run, e.g. [4, 2]
+        "resized": False,  # resized down after the network (--outscale/--width/--height)
     }
 
 
-# The network for one job and the name of its weights (``--model auto`` picks per input).
-NetFor = Callable[[Job], tuple[Backend | DSRN, str | None]]
+# The network for one job's pass of factor ``s`` (``first``: the pass that sees the input
+# file) and the name of its weights (``--model auto`` picks per input).
+NetFor = Callable[[Job, int, bool], tuple[Backend | DSRN, str | None]]
 
 
 def _as_net_for(net: Backend | DSRN | NetFor) -> NetFor:
     if isinstance(net, Backend | DSRN):
-        return lambda _job: (net, None)
+        return lambda _job, _s, _first: (net, None)
     return net
 
 
@@ -203,7 +419,7 @@ def _error_text(e: BaseException, debug: bool) -> str:
     """One line for a failed file; a bug or resource problem too, with the type named."""
     if debug:
         traceback.print_exception(e, file=sys.stderr)
-    return str(e) if isinstance(e, UpscaleError) else f"{type(e).__name__}: {e}"
+    return str(e) if isinstance(e, UpscaleError | VideoError) else f"{type(e).__name__}: {e}"
 
 
 def _pil_format(job: Job, fmt: str) -> str:
@@ -240,6 +456,10 @@ class _Reader(threading.Thread):
             if self.stop.is_set():
                 return
             t0 = time.perf_counter()
+            if self.jobs[i].video:  # decoded frame by frame where it is upscaled
+                if not self._put((i, t0, None, None)):
+                    return
+                continue
             try:
                 item = (i, t0, read(self.jobs[i].src, self.opts.max_pixels), None)
             except Exception as e:  # every failure is that file's, never the batch's
@@ -274,11 +494,15 @@ def run_jobs(
     opts: Options,
     console: Console,
     on_record: Callable[[], None] = lambda: None,
+    on_frames: Callable[[int, int | None, int | None], None] = lambda i, done, total: None,
 ) -> tuple[dict[int, dict[str, Any]], dict[str, float], bool]:
     """Convert ``jobs[i]`` for ``i`` in ``indices`` with ``net`` (or ``net(job)``'s choice).
 
     Returns the records by job index, the summed seconds of each stage and whether it
-    was interrupted. ``on_record`` is called once per finished job (progress bars).
+    was interrupted. ``on_record`` is called once per finished job (progress bars);
+    ``on_frames(i, done, total)`` after each frame of video ``jobs[i]`` (``total`` None
+    when the container does not tell), and with ``done`` None when that video is over.
+    Videos run on the calling thread, frame by frame (``dsrn_cli.video``).
     """
     release_large_frees()
     net_for = _as_net_for(net)
@@ -297,6 +521,9 @@ def run_jobs(
         on_record()
 
     pre = precheck([jobs[i] for i in indices], opts.overwrite)
+    for folder in {jobs[i].dst.parent for i, rec in zip(indices, pre, strict=True)
+                   if rec is None and jobs[i].dst is not None}:  # fmt: skip
+        sweep(folder)  # temp files a killed run left (never a live process's)
     todo = []
     for i, rec in zip(indices, pre, strict=True):
         if rec is None:
@@ -304,8 +531,10 @@ def run_jobs(
         else:
             finish(i, rec)
 
-    def encode(i: int, t0: float, pic: Picture, size_in: tuple[int, int], fmt: str,
-               used: str | None) -> None:  # fmt: skip
+    def encode(
+        i: int, t0: float, pic: Picture, size_in: tuple[int, int], fmt: str, used: str | None,
+        scales: list[int], resized: bool,
+    ) -> None:  # fmt: skip
         job = jobs[i]
         assert job.dst is not None
         tw = time.perf_counter()
@@ -314,8 +543,8 @@ def run_jobs(
             written = write(job.dst, pic, wo)
             rec = record(job, "done")
             rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=list(size_in),
-                       size_out=list(written.size), weights=used, notes=written.notes,
-                       frames=len(pic.frames))  # fmt: skip
+                       size_out=list(written.size), weights=used, scales=scales,
+                       resized=resized, notes=written.notes, frames=len(pic.frames))  # fmt: skip
             with lock:
                 new = [n for n in written.notes if n not in noted]
                 noted.update(new)
@@ -326,6 +555,32 @@ def run_jobs(
         with lock:
             stages["write"] += time.perf_counter() - tw
         finish(i, rec)
+
+    def video(i: int, t0: float) -> dict[str, Any]:
+        """One video, frame by frame; its record (failed with one line on a bad file)."""
+        job = jobs[i]
+        assert job.dst is not None
+        try:
+            w, h = video_size(job.src)
+            scales, final = plan_factors(w, h, opts.spec(), opts.allowed)
+            if len(scales) != 1 or final != (w * scales[0], h * scales[0]):
+                raise VideoError("videos take one network factor (-s 2, 3 or 4); "
+                                 "--outscale/--width/--height are for stills")  # fmt: skip
+            job_net, used = net_for(job, scales[0], True)
+            out = upscale_video(job.src, job.dst, scales[0], job_net, opts.tile, opts.codec,
+                                opts.crf, progress=partial(on_frames, i))  # fmt: skip
+            rec = record(job, "done")
+            rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=out["size_in"],
+                       size_out=out["size_out"], weights=used, scales=scales,
+                       frames=out["frames"], fps=out["fps"],
+                       duration=out["duration"])  # fmt: skip
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            rec = record(job, "failed", _error_text(e, opts.debug))
+        finally:
+            on_frames(i, None, None)
+        return rec
 
     reader = _Reader(todo, jobs, opts)
     slots = threading.Semaphore(opts.writers + 1)  # upscaled images not yet written, at most
@@ -339,10 +594,24 @@ def run_jobs(
                 finish(i, record(jobs[i], "failed", error))
                 continue
             tu = time.perf_counter()
+            if jobs[i].video:
+                try:
+                    finish(i, video(i, t0))
+                finally:
+                    stages["upscale"] += time.perf_counter() - tu
+                continue
             try:
                 fmt = _pil_format(jobs[i], opts.fmt)
-                job_net, used = net_for(jobs[i])
-                img = render_picture(decoded, opts.scale, job_net, opts.tile)
+                w, h = decoded.size
+                try:
+                    scales, final = plan_factors(w, h, opts.spec(), opts.allowed)
+                except ValueError as e:
+                    raise UpscaleError(str(e)) from None
+                picked = [net_for(jobs[i], s, k == 0) for k, s in enumerate(scales)]
+                used = "+".join(u for _, u in picked if u) or None
+                img = render_picture(decoded, scales, [n for n, _ in picked], final,
+                                     opts.tile)  # fmt: skip
+                resized = final != (w * math.prod(scales), h * math.prod(scales))
             except KeyboardInterrupt:
                 raise
             except Exception as e:
@@ -353,7 +622,7 @@ def run_jobs(
             size_in = decoded.size
             decoded.frames = []  # the writer needs only the upscaled picture (its metadata)
             slots.acquire()
-            fut: Future = pool.submit(encode, i, t0, img, size_in, fmt, used)
+            fut: Future = pool.submit(encode, i, t0, img, size_in, fmt, used, scales, resized)
             fut.add_done_callback(lambda _f: slots.release())
             del img
     except KeyboardInterrupt:
@@ -386,20 +655,49 @@ def rank_device(device: str) -> str:
     return device
 
 
-def _progress(console: Console, quiet: bool, total: int) -> Progress:
+class _FrameRate(ProgressColumn):
+    """Frames per second, on a video's bar only."""
+
+    def render(self, task: Task) -> Text:
+        rate = task.speed if task.fields.get("video") else None
+        return Text(f"{rate:.2f} fps" if rate else "", style="progress.data.speed")
+
+
+def _progress(console: Console, quiet: bool, total: int, videos: bool = False) -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        _FrameRate(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=console,
-        disable=quiet or total < 2 or not console.is_terminal,
+        disable=quiet or (total < 2 and not videos) or not console.is_terminal,
         transient=True,
     )
 
 
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a scheduler, torchrun) stops the run like Ctrl-C: reading stops,
+    the writes in flight finish or remove their temp files, the summary is printed. The
+    previous handler comes back afterwards. Only the main thread can install handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def run_batch(
-    jobs: list[Job],
+    jobs: list[Job] | Plan,
     net: Backend | DSRN | NetFor,
     opts: Options,
     console: Console,
@@ -407,7 +705,21 @@ def run_batch(
     quiet: bool = False,
 ) -> int:
     """Run the planned jobs (this rank's share under torchrun), report, and return the
-    exit code: 0 all done or skipped, 1 any failed, 130 interrupted."""
+    exit code: 0 all done or skipped, 1 any failed, 130 interrupted (Ctrl-C or SIGTERM)."""
+    with sigterm_as_interrupt():
+        return _run_batch(jobs, net, opts, console, json_path, quiet)
+
+
+def _run_batch(
+    jobs: list[Job] | Plan,
+    net: Backend | DSRN | NetFor,
+    opts: Options,
+    console: Console,
+    json_path: Path | None,
+    quiet: bool,
+) -> int:
+    walk = jobs if isinstance(jobs, Plan) else Plan(jobs)
+    jobs = walk.jobs
     rank, world, _ = rank_info()
     if world > 1 and not torch.distributed.is_initialized():
         # CPU collectives for a few records. Ranks finish their shares at different times
@@ -415,10 +727,23 @@ def run_batch(
         torch.distributed.init_process_group("gloo", timeout=timedelta(days=7))
     mine = list(range(rank, len(jobs), world))
     t0 = time.perf_counter()
-    with _progress(console, quiet or rank != 0, len(mine)) as bar:
+    videos = any(jobs[i].video for i in mine)
+    with _progress(console, quiet or rank != 0, len(mine), videos) as bar:
         task = bar.add_task("upscaling", total=len(mine))
+        frame_bars: dict[int, TaskID] = {}
+
+        def on_frames(i: int, done: int | None, total: int | None) -> None:
+            """One bar per video while it runs: frames done / total, fps, ETA."""
+            if done is None:
+                if i in frame_bars:
+                    bar.remove_task(frame_bars.pop(i))
+                return
+            if i not in frame_bars:
+                frame_bars[i] = bar.add_task(jobs[i].src.name, total=total, video=True)
+            bar.update(frame_bars[i], completed=done, total=total)
+
         records, stages, interrupted = run_jobs(
-            jobs, mine, net, opts, console, lambda: bar.advance(task)
+            jobs, mine, net, opts, console, lambda: bar.advance(task), on_frames
         )
     if world > 1:
         parts: list[Any] = [None] * world if rank == 0 else []
@@ -433,7 +758,7 @@ def run_batch(
             records.update(recs)
             interrupted |= stopped
         stages = {k: sum(p[1][k] for p in parts) for k in stages}
-    tally = Tally([records[i] for i in sorted(records)], stages)
+    tally = Tally([records[i] for i in sorted(records)], stages, walk.hidden, walk.left_out)
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(tally.records, indent=1) + "\n")

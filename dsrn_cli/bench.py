@@ -13,14 +13,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .assemble import pick_tile
 from .backends import Backend, as_backend, pick_backend
 from .color import y_uint8
-from .ensemble import self_ensemble
+from .ensemble import with_ensemble
 from .imageio import read_rgb_uint8
 from .jpeg import roundtrip
 from .metrics import ifc, psnr, ssim
 from .model import DSRN
 from .resize import imresize, modcrop
+from .tiling import upscale_luma
 
 PROTOCOL = (
     "HR mod-cropped to the scale; LR = MATLAB imresize bicubic (antialiased, uint8 per "
@@ -59,12 +61,13 @@ def published(dataset: str, scale: int, method: str,
 def sr_luma(model: DSRN | Backend, lr_rgb: np.ndarray, ensemble: bool = False) -> np.ndarray:
     """The model's uint8 luma for a uint8 LR RGB image (input: the LR's uint8 luma).
 
-    The whole image in one pass, through a backend (a bare model: ``auto`` on its device);
-    ``ensemble`` averages the eight flipped/rotated views.
+    Tiled as ``dsrn upscale`` tiles it (``tiling.upscale_luma``: the backend's tile, the
+    image mirrored past its border), so bench and upscale agree; through a backend (a bare
+    model: ``auto`` on its device). ``ensemble`` averages the eight flipped/rotated views.
     """
     y = y_uint8(lr_rgb).astype(np.float32) / np.float32(255.0)
-    run = as_backend(model).sr
-    out = (self_ensemble(run, y) if ensemble else run(y)) * 255.0
+    be = with_ensemble(as_backend(model), ensemble)
+    out = upscale_luma(be, y, pick_tile(be, None)) * np.float32(255.0)
     return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
 
 

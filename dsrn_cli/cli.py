@@ -20,10 +20,11 @@ from .options import (
     Method,
     ModelName,
     Optimizer,
+    PlainFlagsGroup,
     examples,
 )
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, cls=PlainFlagsGroup,
                   help="Upscale images with DSRN; measure it the way SR papers do.")
 console = Console(stderr=True)
 out = Console()
@@ -41,6 +42,22 @@ def _root(
                                  help="Print the version and exit."),
 ) -> None:
     """Upscale images with DSRN; measure it the way SR papers do."""
+
+
+def _register_upscale() -> None:
+    from .cli_upscale import upscale_command
+
+    app.command("upscale", epilog=examples(
+        "dsrn upscale photo.jpg -s 4 -o photo_x4.png",
+        "dsrn upscale photos/ -s 2 --recursive      # into photos_x2/ (a re-run resumes)",
+        "dsrn upscale photos/ -s 2 -o big/ --format png",
+        "dsrn upscale photo.jpg --width 1920         # exactly 1920 wide, aspect kept",
+        "dsrn upscale photo.jpg --outscale 1.5       # x2 network, resized down to 1.5x",
+        "dsrn upscale scan.png -s 2 --model paper --ensemble   # best quality, 8x slower",
+    ))(upscale_command)
+
+
+_register_upscale()
 
 
 def _fmt(x: float | None, digits: int) -> str:
@@ -259,11 +276,16 @@ def train(
     console.print(f"weights: {out_dir / 'last.safetensors'}")
 
 
-@app.command()
+@app.command(epilog=examples(
+    "dsrn export -s 2 --model lite -o dsrn_lite_x2.onnx",
+    "dsrn export -s 4 --weights runs/x4/best.safetensors -o my_x4.onnx --tile 96",
+))
 def export(
     scale: int = typer.Option(..., "--scale", "-s", help="2, 3 or 4."),
     output: Path = typer.Option(..., "--output", "-o", help="The .onnx file to write."),
-    model: str | None = typer.Option(None, "--model", help="Bundled model: lite or paper."),
+    model: ModelName | None = typer.Option(None, "--model",
+                                           help="Bundled model (default: auto, see dsrn "
+                                                "models)."),
     weights: str | None = typer.Option(None, "--weights",
                                        help="A .safetensors file or hf://REPO/FILE."),
     tile: int = typer.Option(64, "--tile", help="Side of the square traced (H, W stay dynamic)."),
@@ -291,19 +313,6 @@ def export(
         console.print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2) from None
     console.print(f"wrote {output} (x{scale}, {Path(path).name}); {RECIPE}")
-
-
-def _register_upscale() -> None:
-    from .cli_upscale import upscale_command
-
-    app.command("upscale", epilog=examples(
-        "dsrn upscale photo.jpg -s 4 -o photo_x4.png",
-        "dsrn upscale photos/ -s 2 -o big/ --recursive --format png   # re-run resumes",
-        "dsrn upscale scan.png -s 2 --model paper --ensemble          # best quality, 8x slower",
-    ))(upscale_command)
-
-
-_register_upscale()
 
 
 def expand_multi(argv: list[str], option: str = "--data") -> list[str]:

@@ -1,4 +1,5 @@
-"""``dsrn upscale``: files and folders in, upscaled images out, one bad file never stops a batch.
+"""``dsrn upscale``: files and folders in, upscaled images and videos out, one bad file never
+stops a batch.
 
 Registered by ``cli.py`` as ``app.command("upscale")(upscale_command)``. Exit codes:
 0 everything done or skipped, 1 any file failed (or the weights are unusable), 2 usage
@@ -17,12 +18,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from .backends import Backend, BackendError, get_model, precision_allowed, with_precision
-from .batch import Job, Options, plan, rank_device, run_batch
+from .batch import Job, Options, PlanError, plan, rank_device, run_batch
 from .device import pick_device
 from .ensemble import with_ensemble
-from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL
+from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL, DEFAULT_QUALITY
 from .options import ENSEMBLE_HELP, BackendName, Device, ModelName
-from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, resolve, weights_for_input
+from .outsize import SizeSpec, network_factors
+from .video import DEFAULT_CODEC, DEFAULT_CRF, VideoError, check_encoder
+from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, available, resolve, weights_for_input
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "gif", "same"]
 Precision = Literal["fp32", "fp16", "bf16"]
@@ -35,7 +38,7 @@ def _usage(console: Console, msg: str) -> typer.Exit:
 
 def _validate(
     console: Console,
-    scale: int,
+    scale: int | None,
     model: str | None,
     weights: str | None,
     device: str,
@@ -44,8 +47,9 @@ def _validate(
     max_pixels: int,
     png_level: int,
 ) -> None:
-    if scale not in (2, 3, 4):
-        raise _usage(console, f"--scale must be 2, 3 or 4, not {scale}")
+    if scale is not None and scale not in (2, 3, 4):
+        raise _usage(console, f"--scale must be 2, 3 or 4, not {scale} (--outscale takes any "
+                     "factor above 1)")
     if model not in (None, "auto") and weights:
         raise _usage(console, "give --model or --weights, not both")
     if device == "cuda" and not pick_device("auto").type == "cuda":
@@ -62,15 +66,34 @@ def _validate(
 
 def upscale_command(
     inputs: Annotated[
-        list[Path], typer.Argument(metavar="INPUT", help="Image files and/or folders.")
+        list[Path], typer.Argument(metavar="INPUT", help="Image or video files and/or folders.")
     ],
-    scale: Annotated[int, typer.Option("--scale", "-s", help="Upscaling factor: 2, 3 or 4.")],
+    scale: Annotated[
+        int | None,
+        typer.Option("--scale", "-s", help="Network factor: 2, 3 or 4 (one pass, no resize)."),
+    ] = None,
+    outscale: Annotated[
+        float | None,
+        typer.Option("--outscale", help="Any factor above 1 (1.5, 2.5, 8): the smallest "
+                     "network factor (chain) that reaches it, then resized down exactly."),
+    ] = None,
+    width: Annotated[
+        int | None,
+        typer.Option("--width", help="Output width in pixels (height by aspect; with "
+                     "--height: fit inside both)."),
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option("--height", help="Output height in pixels.")
+    ] = None,
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--output",
             "-o",
-            help="Output file (one input; --format overrides its extension) or folder.",
+            metavar="PATH",
+            help="A file (one input) or a folder: a folder if it ends with / or exists "
+            "(created if missing). Default: beside a file as NAME_x2.EXT; for a folder "
+            "FOLDER_x2/ beside it. Outputs in folders are named NAME_x2.EXT.",
         ),
     ] = None,
     model: Annotated[
@@ -90,14 +113,18 @@ def upscale_command(
                                        "backend on a CPU.")
     ] = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile side in LR pixels.")] = None,
-    recursive: Annotated[bool, typer.Option("--recursive", help="Walk folders.")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", help="Walk subfolders too (mirrored in the output).")
+    ] = False,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Replace existing outputs.")
+        bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")
     ] = False,
     fmt: Annotated[
         Format, typer.Option("--format", case_sensitive=False, help="Output format.")
     ] = "same",
-    quality: Annotated[int | None, typer.Option(help="JPEG/WebP quality 1-100.")] = None,
+    quality: Annotated[
+        int, typer.Option("--quality", help="JPEG/WebP quality 1-100.")
+    ] = DEFAULT_QUALITY,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write per-file records here.")
     ] = None,
@@ -127,6 +154,14 @@ def upscale_command(
             "or #RRGGBB.",
         ),
     ] = "white",
+    codec: Annotated[
+        str, typer.Option("--codec", help="Videos: FFmpeg encoder (libx264 = H.264).")
+    ] = DEFAULT_CODEC,
+    crf: Annotated[
+        int | None,
+        typer.Option("--crf", help=f"Videos: constant rate factor, lower is better and "
+                     f"larger (x264/x265 default {DEFAULT_CRF})."),
+    ] = None,  # fmt: skip
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
     console = Console(stderr=True, soft_wrap=True)
@@ -144,11 +179,24 @@ def upscale_command(
         raise _usage(console, f"--precision {precision} needs a CUDA GPU, or bf16 with the "
                      f"openvino backend on a CPU (this run: {backend} on {dev.type}); "
                      "use fp32")  # fmt: skip
-    if output is not None and output.exists() and not output.is_dir():
-        if len(inputs) > 1 or inputs[0].is_dir():
-            raise _usage(console, f"{output} is a file; several inputs need an output folder")
+    spec = SizeSpec(scale, outscale, width, height)
     try:
-        net = with_precision(get_model(scale, model, weights, device, backend=backend), precision)
+        spec.check()
+        if outscale is not None:
+            network_factors(outscale)  # beyond what dsrn chains: a usage error
+        check_encoder(codec, crf)
+        found = plan(inputs, output, spec.tag(), fmt, recursive, codec)
+    except (ValueError, PlanError, VideoError) as e:
+        raise _usage(console, str(e)) from None
+    try:
+        have = _scales(model, dev)  # the first pass's net, loaded now to fail early
+        first = scale or (network_factors(outscale, have)[0] if outscale else max(have))
+        net = with_precision(
+            get_model(scale or first, model, weights, device, backend=backend)
+            if weights is None else get_model(_weights_scale(weights), None, weights, device,
+                                              backend=backend),
+            precision,
+        )  # fmt: skip
         net = with_ensemble(net, ensemble)
     except BackendError as e:  # not installed, or not on this device: a usage error
         raise _usage(console, str(e)) from None
@@ -160,25 +208,53 @@ def upscale_command(
             traceback.print_exc()
         console.print(f"[red]error:[/red] cannot load the model: {e}", highlight=False)
         raise typer.Exit(1) from None
-
-    jobs = plan(inputs, output, scale, fmt, recursive)
-    opts = Options(scale, tile, fmt, quality, png_level, max_pixels, overwrite, debug,
-                   background=bg)  # fmt: skip
+    if scale is not None and net.cfg.scale != scale:
+        console.print(f"[red]error:[/red] {weights} is an x{net.cfg.scale} model, but x{scale} "
+                      "was asked for", highlight=False)  # fmt: skip
+        raise typer.Exit(1)
+    allowed = (net.cfg.scale,) if weights is not None else _scales(model, dev)
+    opts = Options(scale or net.cfg.scale, tile, fmt, quality, png_level, max_pixels,
+                   overwrite, debug, size=spec, allowed=allowed, codec=codec,
+                   crf=crf, background=bg)  # fmt: skip
     nets: dict[Path, Backend] = {}
     if weights is None:  # the clean default is loaded already
-        nets[resolve(scale, model, dev)] = net
+        nets[resolve(net.cfg.scale, model, dev)] = net
 
-    def net_for(job: Job) -> tuple[Backend, str | None]:
-        """The network for one input (``auto``: the -jpeg weights for a low-quality JPEG)."""
+    def net_for(job: Job, s: int, first: bool) -> tuple[Backend, str | None]:
+        """The network for one pass (``auto``: the -jpeg weights for a low-quality JPEG
+        input; later passes of a chain see a clean image)."""
         if weights is not None:
             return net, str(weights)
-        path = weights_for_input(job.src, scale, model, dev)
+        path = weights_for_input(job.src, s, model, dev) if first else resolve(s, model, dev)
         if path not in nets:
-            be = get_model(scale, None, path, device, backend=backend)
+            be = get_model(s, None, path, device, backend=backend)
             nets[path] = with_ensemble(with_precision(be, precision), ensemble)
         return nets[path], path.name
 
-    raise typer.Exit(run_batch(jobs, net_for, opts, console, json_path, quiet))
+    raise typer.Exit(run_batch(found, net_for, opts, console, json_path, quiet))
+
+
+def _scales(model: str | None, dev: object) -> tuple[int, ...]:
+    """The bundled factors of ``model`` (``auto``/None: of the default weights here)."""
+    found = available()
+    if model not in (None, "auto"):
+        return tuple(sorted(s for n, s in found if n == model))
+    return tuple(sorted({s for _, s in found if _has_default(s, dev)}))
+
+
+def _has_default(s: int, dev: object) -> bool:
+    try:
+        resolve(s, None, dev)  # type: ignore[arg-type]
+    except WeightsError:
+        return False
+    return True
+
+
+def _weights_scale(weights: str) -> int:
+    """The factor a --weights file was trained for (read from the file)."""
+    from .weights import fetch_weights, load_model
+
+    return load_model(fetch_weights(weights), "cpu").cfg.scale
 
 
 __all__ = ["upscale_command", "plan"]

@@ -21,6 +21,9 @@ _M = np.array(
     ]
 )
 _M_INV = np.linalg.inv(_M)
+# RGB change (0..255) per unit of Y with Cb, Cr fixed: the first column of ycbcr2rgb's
+# matrix, 255 / 219 for each channel (a luma detail added to an RGB image).
+LUMA_TO_RGB = _M_INV[:, 0] * 255.0
 
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:

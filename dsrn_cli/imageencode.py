@@ -22,12 +22,13 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from .partfiles import part_prefix
 from .picture import Picture, Pixels, UpscaleError, as_array, channels, dtype_of, pil_mode, size_of
 
 # zlib level for PNG, from speed vs size on DSRN x4 outputs of Set5/Set14 photos (README):
 # level 4 encodes 2.3x as fast as Pillow's 6 for files 1.8 % larger (1: 4.4x, +14 %).
 DEFAULT_PNG_LEVEL = 4
-DEFAULT_QUALITY = 95
+DEFAULT_QUALITY = 95  # JPEG/WebP quality when --quality is not given
 
 # Pillow format names by file extension, for writing.
 FORMATS = {
@@ -212,8 +213,11 @@ def atomic(dst: Path, save: Callable[[IO[bytes]], None]) -> None:
     """Run ``save`` on a temp file beside ``dst`` and rename it into place: no
     half-written files. mkstemp creates the file 0600; it gets the mode any new file gets
     under the user's umask (0644 under 022) before the rename."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
+    try:  # a folder that cannot be written is named, not dsrn's temp file in it
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=part_prefix(dst.name), suffix=".part")
+    except OSError as e:
+        raise UpscaleError(f"cannot write to the folder {dst.parent}: {e.strerror}") from e
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o666 & ~_umask())

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 from .imagedecode import decoder_extensions, orient, read, srgb_profile
 from .imageencode import (
     DEFAULT_PNG_LEVEL,
+    DEFAULT_QUALITY,
     FORMATS,
     WriteOptions,
     Written,
@@ -35,8 +36,9 @@ ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)
 Decoded = Picture  # the older name
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "DEFAULT_PNG_LEVEL", "FORMATS", "Decoded", "ImageLike", "Picture",
-    "Pixels", "UpscaleError", "WriteOptions", "Written", "as_array", "atomic",
+    "DEFAULT_MAX_PIXELS", "DEFAULT_PNG_LEVEL", "DEFAULT_QUALITY", "FORMATS", "Decoded",
+    "ImageLike", "Picture", "Pixels", "UpscaleError", "WriteOptions", "Written", "as_array",
+    "atomic",
     "decoder_extensions", "format_for", "from_array", "list_images", "orient", "pil_mode",
     "read", "read_input", "read_rgb_uint8", "srgb_profile", "to_array", "write",
     "write_atomic", "write_output",

@@ -4,7 +4,9 @@ lists and the parser enforces (anything else is a usage error, exit 2)."""
 from __future__ import annotations
 
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
+
+from typer.core import TyperGroup
 
 from .model import CONFIGS
 from .weights import available
@@ -31,3 +33,26 @@ class Method(str, Enum):
 def examples(*lines: str) -> str:
     """A command's ``--help`` epilog: a few commands to copy."""
     return "Examples:\n\n" + "\n\n".join(f"  {line}" for line in lines)
+
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    """Show an on/off option as a bare flag: no ``<bool>`` after it in ``--help`` (which
+    invites ``--overwrite true``, "true" then taken as an input file). Typer may bring its
+    own copy of click, so options are recognised by their ``is_flag``."""
+    for p in params:
+        if getattr(p, "is_flag", False):
+            p.metavar = ""
+    return params
+
+
+class PlainFlagsGroup(TyperGroup):
+    """The ``dsrn`` group: its own and every command's flags shown as plain flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            _plain_flags([*cmd.params, cmd.get_help_option(ctx)])
+        return cmd

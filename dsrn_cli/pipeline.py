@@ -20,6 +20,7 @@ from PIL import Image
 
 from .assemble import assemble_array, iter_strips
 from .backends import Backend, as_backend, get_model, pick_backend
+from .device import pick_device
 from .ensemble import with_ensemble
 from .imageio import (
     DEFAULT_MAX_PIXELS,
@@ -37,32 +38,110 @@ from .imageio import (
     write,
 )
 from .model import DSRN
-from .weights import WeightsError
+from .outsize import SizeSpec, plan_factors
+from .resize import imresize
+from .weights import WeightsError, available, fetch_weights, load_model
 
 
 def upscale_array(
     arr: np.ndarray, scale: int, net: Backend | DSRN, tile: int | None = None
 ) -> np.ndarray:
-    """uint8 / uint16 ``H x W``, ``H x W x 2`` (gray+alpha), ``x 3`` or ``x 4`` -> same dtype."""
+    """Upscale an array by the network's factor ``scale``; returns a new array.
+
+    ``arr``: uint8 (0-255), uint16 (0-65535) or float32 (0-1, a little outside allowed),
+    shape ``H x W`` (gray), ``H x W x 1``, ``H x W x 2`` (gray + alpha), ``H x W x 3``
+    (RGB) or ``H x W x 4`` (RGBA). The result has the same dtype and channels, shape
+    ``sH x sW``; float32 comes back neither rounded nor clipped (alpha clipped to 0-1).
+    Luma goes through the network, chroma and alpha through MATLAB bicubic
+    (``imresize``); partial alpha is resampled premultiplied (colour x alpha, divided
+    back). ``tile``: tile side in LR pixels (None: the backend's default). Raises
+    TypeError for another dtype, ValueError for another shape or NaN/infinite values.
+    """
     _check_array(arr)
     return assemble_array(net, arr, scale, tile)
 
 
 def _check_array(arr: np.ndarray) -> None:
-    if arr.dtype not in (np.uint8, np.uint16):
-        raise TypeError(f"expected a uint8 or uint16 array, got {arr.dtype}")
+    if arr.dtype not in (np.uint8, np.uint16, np.float32):
+        hint = " (convert with .astype(np.float32))" if arr.dtype.kind == "f" else ""
+        raise TypeError(f"expected a uint8, uint16 or float32 array, got {arr.dtype}{hint}")
+    if arr.dtype == np.float32 and not np.isfinite(arr).all():
+        raise ValueError("the array holds NaN or infinite values")
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 2, 3, 4)):
         raise ValueError(f"expected H x W or H x W x 1..4, got shape {arr.shape}")
+
+
+def resize_to(arr: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize ``arr`` to ``size = (width, height)`` with MATLAB's bicubic.
+
+    Shrinking is antialiased (the kernel widened by 1/scale, as MATLAB ``imresize`` with
+    an output size does). Each channel is resized on its own in float64 and rounded once,
+    half up, and clipped to the dtype's range: ``im2uint8(imresize(x, [H W]))`` for
+    uint8; float32 is neither rounded nor clipped. Partial alpha: the colour is resized
+    premultiplied by alpha and divided back (0 where alpha rounds to 0), alpha clipped
+    to its range. ``arr``: uint8, uint16 or float32, ``H x W`` or ``H x W x C``.
+    """
+    w, h = size
+    if arr.shape[1] == w and arr.shape[0] == h:
+        return arr
+    is_float = arr.dtype == np.float32
+    peak = 1.0 if is_float else float(np.iinfo(arr.dtype).max)
+    planes = arr[..., None] if arr.ndim == 2 else arr
+    n = planes.shape[2]
+    out = np.empty((h, w, n), dtype=arr.dtype)
+    alpha = n in (2, 4) and not np.all(planes[..., -1] == peak)
+    if alpha:
+        a_lr = planes[..., -1].astype(np.float64) / peak
+        a_hr = imresize(a_lr, size=(h, w))
+        seen = a_hr * peak >= (0.5 * peak / 65535 if is_float else 0.5)
+        inv = np.divide(1.0, a_hr, out=np.zeros_like(a_hr), where=seen)
+    for c in range(n):
+        if alpha and c == n - 1:
+            plane = np.clip(a_hr, 0.0, 1.0) * peak
+        elif alpha:
+            plane = imresize(planes[..., c].astype(np.float64) * a_lr, size=(h, w)) * inv
+        else:
+            plane = imresize(planes[..., c].astype(np.float64), size=(h, w))
+        out[..., c] = plane if is_float else np.clip(np.floor(plane + 0.5), 0, peak)
+    return out[..., 0] if arr.ndim == 2 else out
+
+
+def render_sized(
+    arr: np.ndarray,
+    mode: str,
+    factors: list[int],
+    nets: list[Backend | DSRN],
+    size: tuple[int, int] | None = None,
+    tile: int | None = None,
+) -> Pixels:
+    """Run the network passes ``factors`` (one net each), then resize down to ``size``.
+
+    One pass without a resize is :func:`render` (the strip-by-strip path). A chain
+    (e.g. x4 then x2) hands each pass's rounded output to the next; the final resize is
+    :func:`resize_to`. ``size`` None keeps the network's size.
+    """
+    if len(factors) == 1 and (size is None or size == (arr.shape[1] * factors[0],
+                                                       arr.shape[0] * factors[0])):
+        return render(arr, mode, factors[0], nets[0], tile)
+    for s, net in zip(factors, nets, strict=True):
+        arr = upscale_array(arr, s, net, tile)
+    if size is not None:
+        arr = resize_to(arr, size)
+    return from_array(arr, mode) if mode else arr
 
 
 def render(
     arr: np.ndarray, mode: str, scale: int, net: Backend | DSRN, tile: int | None = None
 ) -> Pixels:
-    """Upscale ``arr`` into a new Pillow image of ``mode``, pasting strip by strip.
+    """Upscale ``arr`` by ``scale`` into a new Pillow image of ``mode``, strip by strip.
 
+    ``arr``: uint8/uint16/float32 ``H x W`` or ``H x W x 1..4`` as :func:`upscale_array`
+    takes; ``mode``: the Pillow mode for the result ("L", "LA", "RGB", "RGBA", "I;16",
+    "I", "F"), as :func:`dsrn_cli.imageio.to_array` returns it. The result is ``sW x sH``.
     The image is the only full-size buffer: no full-size array is built and copied.
-    Pixels Pillow cannot hold (16-bit or float colour; ``mode`` None or "") come back as
-    an array of ``arr``'s dtype.
+    Pixels Pillow cannot hold (16-bit or float colour: ``mode`` "") come back as an
+    array of ``arr``'s dtype. Raises TypeError / ValueError for an array of another
+    dtype / shape.
     """
     if not mode:
         return upscale_array(arr, scale, net, tile)
@@ -77,51 +156,96 @@ def render(
 
 
 def render_picture(
-    pic: Picture, scale: int, net: Backend | DSRN, tile: int | None = None
+    pic: Picture,
+    factors: int | list[int],
+    nets: Backend | DSRN | list[Backend | DSRN],
+    size: tuple[int, int] | None = None,
+    tile: int | None = None,
 ) -> Picture:
-    """Every frame (page) of ``pic`` upscaled, one at a time; the metadata carried over.
+    """Every frame (page) of ``pic`` upscaled by :func:`render_sized`, one at a time; the
+    metadata carried over. ``factors``/``nets``: one network pass or a chain; ``size``
+    the final (width, height) (None: the network's).
 
     Each input frame is released once upscaled, so memory is the input frames plus the
     output frames (animations are encoded all at once: Pillow's ``save_all``)."""
+    factors = [factors] if isinstance(factors, int) else factors
+    nets = nets if isinstance(nets, list) else [nets]
     todo = list(pic.frames)
     out: list[Pixels] = []
     while todo:
         arr = as_array(todo.pop(0))
-        out.append(render(arr, pil_mode(arr) or "", scale, net, tile))
+        out.append(render_sized(arr, pil_mode(arr) or "", factors, nets, size, tile))
         del arr
     return replace(pic, frames=out, notes=list(pic.notes))
 
 
 def upscale(
     image: ImageLike,
-    scale: int,
+    scale: int | None = None,
     model: str | DSRN | Backend | None = None,
     weights: str | Path | None = None,
     device: str | torch.device = "auto",
     tile: int | None = None,
     backend: str = "auto",
     ensemble: bool = False,
+    *,
+    outscale: float | None = None,
+    size: tuple[int, int] | None = None,
 ) -> ImageLike:
-    """Upscale a PIL image or uint8/uint16 array by ``scale``; returns the same type.
+    """Upscale a PIL image or a numpy array; returns the same type.
+
+    ``image``: a PIL image (any mode; palette and 1-bit come back RGB(A)/L) or a uint8
+    (0-255) / uint16 (0-65535) / float32 (0-1) array ``H x W`` or ``H x W x 1..4`` (gray,
+    gray + alpha, RGB, RGBA); the result keeps the dtype and channels.
+
+    The size: exactly one of ``scale`` (2, 3 or 4: one network pass, ``sW x sH``),
+    ``outscale`` (any factor > 1, e.g. 1.5 or 8) or ``size = (width, height)`` (fit
+    inside, aspect kept). For the last two the smallest chain of bundled factors that
+    reaches the target runs (x4 then x2 for 8), then MATLAB's antialiased bicubic resizes
+    down to the exact size (rounded half up; see :mod:`dsrn_cli.outsize`).
 
     ``model`` is a bundled configuration name ("lite", "paper"; None = best bundled), an
-    already loaded :class:`DSRN` (run on its own device) or a ready backend; ``weights``
-    a safetensors file instead. ``backend``: auto, torch, openvino or onnxruntime.
-    ``ensemble`` averages the eight flips/rotations of the input (8x the time).
+    already loaded :class:`DSRN` (run on its own device) or a ready backend (then only
+    its own factor is chained); ``weights`` a safetensors file instead.
+    ``backend``: auto, torch, openvino or onnxruntime. ``ensemble`` averages the eight
+    flips/rotations of the input (8x the time).
+
+    Raises ValueError for a missing/conflicting size or a target not larger than the
+    input, WeightsError when the weights do not fit the factor, TypeError for an array
+    that is not uint8/uint16/float32.
     """
-    if isinstance(model, Backend):
-        net = model
-    elif isinstance(model, DSRN):
-        net = pick_backend(backend, model)
+    spec = SizeSpec(scale=scale, outscale=outscale,
+                    width=size[0] if size else None, height=size[1] if size else None)
+    spec.check()
+    if weights is not None and not isinstance(model, Backend | DSRN):
+        model = load_model(fetch_weights(weights), pick_device(device))
+    if isinstance(model, Backend | DSRN):
+        allowed: tuple[int, ...] = (model.cfg.scale,)
     else:
-        net = get_model(scale, model, weights, device, backend=backend)
-    if net.cfg.scale != scale:
-        raise WeightsError(f"the model is x{net.cfg.scale}, but x{scale} was asked for")
-    net = with_ensemble(net, ensemble)
+        name = model if model not in (None, "auto") else None
+        allowed = tuple(sorted({s for n, s in available() if name is None or n == name}))
     if isinstance(image, Image.Image):
         arr, mode = to_array(image)
-        return render(arr, mode, scale, net, tile)
-    return upscale_array(np.asarray(image), scale, net, tile)
+    else:
+        arr, mode = np.asarray(image), ""
+        _check_array(arr)
+    factors, final = plan_factors(arr.shape[1], arr.shape[0], spec, allowed or (2, 3, 4))
+    nets = []
+    for s in factors:
+        if isinstance(model, Backend):
+            net = model
+        elif isinstance(model, DSRN):
+            net = pick_backend(backend, model)
+        else:
+            net = get_model(s, model, weights, device, backend=backend)
+        if net.cfg.scale != s:
+            raise WeightsError(f"the model is x{net.cfg.scale}, but x{s} was asked for")
+        nets.append(with_ensemble(net, ensemble))
+    if mode:
+        return render_sized(arr, mode, factors, nets, final, tile)
+    for s, net in zip(factors, nets, strict=True):
+        arr = upscale_array(arr, s, net, tile)
+    return resize_to(arr, final)
 
 
 def upscale_file(
@@ -138,20 +262,31 @@ def upscale_file(
     backend: str = "auto",
     background: tuple[int, int, int] = (255, 255, 255),
 ) -> dict[str, Any]:
-    """Upscale ``src`` into ``dst``; returns a record. Raises UpscaleError for bad files.
+    """Upscale the image file ``src`` by ``scale`` into ``dst``; returns a record.
 
-    ``fmt`` is a Pillow format name; None picks it from ``dst``'s extension. ``device`` is
-    where ``model_obj`` already lives (kept for symmetry; the model decides). ``model_obj``
-    is a :class:`DSRN` (run with ``backend``) or a ready backend. ``background``: the RGB
-    colour alpha is composited onto for a format without alpha (JPEG). Every conversion
-    the output format forces (bit depth, alpha, metadata) is a ``UserWarning`` and is
-    listed in the record's ``notes``.
+    ``src``: any image the decoders read (EXIF-oriented; 8/16-bit and float, grey, RGB,
+    CMYK (converted to sRGB), alpha; every page of a TIFF, every frame of an animation).
+    ``dst`` is written atomically (a temp file renamed into place), keeping the input's
+    ICC profile, EXIF, XMP, DPI and PNG text where the format can hold them. ``fmt`` is a
+    Pillow format name ("PNG", "JPEG", ...); None picks it from ``dst``'s extension.
+    ``quality``: JPEG/WebP 1-100 (None: 95; a lossless WebP input stays lossless).
+    ``png_level``: zlib level 0-9. ``background``: the RGB colour alpha is composited
+    onto for a format without alpha (JPEG). ``device`` is where ``model_obj`` already
+    lives (kept for symmetry; the model decides). ``model_obj`` is a :class:`DSRN` (run
+    with ``backend``) or a ready backend of factor ``scale``.
+
+    The record: ``input``, ``output`` (str), ``status`` "done", ``error`` None,
+    ``seconds`` (float, wall), ``size_in`` / ``size_out`` ([width, height], pixels),
+    ``frames`` (int) and ``notes`` (every conversion the output format forced: bit depth,
+    alpha, frames, metadata; each also a ``UserWarning``).
+    Raises UpscaleError for a file that cannot be read, decoded or written, or an
+    output format that cannot be told from ``dst``.
     """
     t0 = time.perf_counter()
     src, dst = Path(src), Path(dst)
     fmt = format_for(dst, fmt)
     pic = read(src, max_pixels)
-    out = render_picture(pic, scale, as_backend(model_obj, backend), tile)
+    out = render_picture(pic, scale, as_backend(model_obj, backend), tile=tile)
     written = write(dst, out, WriteOptions(fmt, quality, png_level, background))
     for note in written.notes:
         warnings.warn(f"{dst.name}: {note}", UserWarning, stacklevel=2)

@@ -62,9 +62,20 @@ CASES = [((150, 41, 3), np.uint8), ((140, 37, 4), np.uint8), ((133, 30), np.uint
          ((131, 29, 2), np.uint16), ((129, 33, 3), np.uint16), ((10, 7, 1), np.uint8)]  # fmt: skip
 
 
+
+
+def _random(shape: tuple, dtype: type) -> np.ndarray:
+    """Random pixels; alpha (2 or 4 channels) opaque: partial alpha takes another path
+    (premultiplied, tests/test_alpha_flat.py)."""
+    arr = RNG.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+    if len(shape) == 3 and shape[2] in (2, 4):
+        arr[..., -1] = np.iinfo(dtype).max
+    return arr
+
+
 @pytest.mark.parametrize(("shape", "dtype"), CASES)
 def test_strips_equal_whole_image_on_cpu(net: TorchBackend, shape: tuple, dtype: type) -> None:
-    arr = RNG.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+    arr = _random(shape, dtype)
     want = _whole_image(net, arr, 2, 48)
     got = asm.assemble_array(net, arr, 2, 48)
     assert got.dtype == want.dtype and got.shape == want.shape
@@ -74,7 +85,7 @@ def test_strips_equal_whole_image_on_cpu(net: TorchBackend, shape: tuple, dtype:
 def test_torch_path_within_one_level(net: TorchBackend) -> None:
     """The accelerator's code path, run here on the CPU: within one grey level."""
     for shape, dtype in CASES:
-        arr = RNG.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
+        arr = _random(shape, dtype)
         want = asm.assemble_array(net, arr, 2, 48).astype(np.int64)
         strips = list(asm._strips_torch(net, arr, 2, 48, float(np.iinfo(dtype).max),
                                         torch.device("cpu")))  # fmt: skip
@@ -110,3 +121,17 @@ def test_precision_wrapper_runs_the_network_in_bf16(net: TorchBackend) -> None:
     a, b = net.sr(y), half.sr(y)
     assert a.dtype == b.dtype == np.float32 and a.shape == b.shape
     assert 0 < np.abs(a - b).max() < 0.05
+
+
+def test_float32_on_both_paths(net: TorchBackend) -> None:
+    """float32 0..1: the uint8 pipeline's values before rounding, on the numpy and the
+    accelerator's path (run here on the CPU), not clipped, not rounded."""
+    u8 = RNG.integers(0, 256, (30, 21, 3), dtype=np.uint8)
+    f = u8.astype(np.float32) / np.float32(255.0)
+    got = asm.assemble_array(net, f, 2, 48)
+    assert got.dtype == np.float32
+    ref = asm.assemble_array(net, u8, 2, 48).astype(np.float64)
+    inside = (got > 0) & (got < 1)
+    assert np.abs(got[inside] * 255.0 - ref[inside]).max() <= 0.5 + 1e-3
+    dev = np.concatenate(list(asm._strips_torch(net, f, 2, 48, 1.0, torch.device("cpu"))))
+    assert dev.dtype == np.float32 and np.abs(dev - got).max() * 255.0 <= 1e-2

@@ -53,7 +53,8 @@ def test_batch_equals_per_file(cli: typer.Typer, tmp_path: Path) -> None:
     net = get_model(2, "lite", device="cpu")
     for p in sorted(src.glob("[a-e]*")):
         upscale_file(p, tmp_path / "ref" / p.name, 2, net)
-        with Image.open(tmp_path / "out" / p.name) as a, Image.open(tmp_path / "ref" / p.name) as b:
+        name = f"{p.stem}_x2{p.suffix}"  # outputs in a folder are NAME_x2.EXT
+        with Image.open(tmp_path / "out" / name) as a, Image.open(tmp_path / "ref" / p.name) as b:
             assert a.mode == b.mode and a.tobytes() == b.tobytes(), p.name
 
 

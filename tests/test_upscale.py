@@ -122,6 +122,9 @@ def test_bad_inputs_cli(cli: typer.Typer, tmp_path: Path) -> None:
         dst = tmp_path / f"o_{src.stem}.png"
         r = _run(cli, str(src), "-s", "2", "--model", "lite", "--device", "cpu",
                  "-o", str(dst), "--max-pixels", "100")  # fmt: skip
+        if src.is_dir():  # a folder into an image file name: a usage error before any work
+            assert r.exit_code == 2 and "give a folder" in r.output, r.output
+            continue
         assert r.exit_code == 1, r.output
         errors = [ln for ln in r.output.splitlines() if "failed:" in ln]
         assert len(errors) == 1 and src.name in errors[0], r.output
@@ -142,7 +145,7 @@ def test_batch_reports_and_skips(cli: typer.Typer, tmp_path: Path) -> None:
     recs = {Path(x["input"]).name: x for x in json.loads((tmp_path / "r.json").read_text())}
     assert recs["good.png"]["status"] == "done" and recs["bad.png"]["status"] == "failed"
     assert recs["good.png"]["size_out"] == [32, 24]
-    assert (out / "sub" / "good.png").is_file() and not (out / "bad.png").exists()
+    assert (out / "sub" / "good_x2.png").is_file() and not (out / "bad_x2.png").exists()
     (src / "bad.png").unlink()
     r = _run(cli, *args, "--recursive")
     assert r.exit_code == 0 and "done 0, skipped 1, failed 0" in r.output, r.output
@@ -161,7 +164,10 @@ def test_api_and_cli_agree(lite: DSRN, cli: typer.Typer, tmp_path: Path) -> None
         cli_px = out.tobytes()
     assert upscale(img, 2, model="lite", device="cpu").tobytes() == cli_px
     r = _run(cli, str(tmp_path), "-s", "2", "--model", "lite", "--device", "cpu")
-    assert "skipped 1" in r.output and not (tmp_path / "a_x2_x2.png").exists(), r.output
+    # a folder's outputs go to the sibling folder, never back into the input folder
+    sibling = tmp_path.parent / f"{tmp_path.name}_x2"
+    assert r.exit_code == 0 and (sibling / "a_x2.png").is_file(), r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a_x2.png"]
 
 
 def test_usage_errors(cli: typer.Typer, tmp_path: Path) -> None:
@@ -179,7 +185,7 @@ def test_ctrl_c_stops_cleanly(cli: typer.Typer, tmp_path: Path, monkeypatch) -> 
     for n in "abc":
         _img().save(tmp_path / f"{n}.png")
     calls = []
-    real = batch.render
+    real = batch.render_sized
 
     def fake(*a, **k):
         calls.append(a)
@@ -187,12 +193,13 @@ def test_ctrl_c_stops_cleanly(cli: typer.Typer, tmp_path: Path, monkeypatch) -> 
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr("dsrn_cli.batch.render", fake)
-    r = _run(cli, str(tmp_path), "-s", "2", "--model", "lite", "--device", "cpu")
+    monkeypatch.setattr("dsrn_cli.batch.render_sized", fake)
+    out = tmp_path / "out"
+    r = _run(cli, str(tmp_path), "-s", "2", "--model", "lite", "--device", "cpu", "-o", str(out))
     assert r.exit_code == 130 and "interrupted: done 1, skipped 0, failed 0" in r.output
     assert len(calls) == 2
-    assert (tmp_path / "a_x2.png").is_file() and not (tmp_path / "b_x2.png").exists()
-    assert not list(tmp_path.glob(".*.part"))
+    assert (out / "a_x2.png").is_file() and not (out / "b_x2.png").exists()
+    assert not list(out.glob(".*.part"))
 
 
 def test_no_partial_output_on_crash(lite: DSRN, tmp_path: Path, monkeypatch) -> None:
