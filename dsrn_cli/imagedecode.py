@@ -201,25 +201,65 @@ def _tiff_deep(im: Image.Image) -> bool:
     """A TIFF page Pillow would read at less than its depth (16-bit/float colour)."""
     bits = im.tag_v2.get(258, (8,))
     bits = bits if isinstance(bits, tuple) else (bits,)
-    return max(bits) > 8 and not (im.mode.startswith("I") or im.mode == "F")
+    samples = int(im.tag_v2.get(277, 1))
+    return max(bits) > 8 and (samples > 1 or not (im.mode.startswith("I") or im.mode == "F"))
 
 
 def _cv2_frames(path: Path) -> list[np.ndarray]:
-    """Every page/frame OpenCV decodes, channels in RGB(A) order, grey + alpha as 2."""
+    """Every page/frame at full depth, channels in RGB(A) order (grey + alpha comes as
+    BGRA from a PNG). TIFF: tifffile first (OpenCV misreads e.g. 16-bit grey + alpha),
+    OpenCV where tifffile lacks the codec (LZW, JPEG need the imagecodecs package)."""
     import cv2
 
+    tiff = path.open("rb").read(4) in (b"II*\0", b"MM\0*")
+    if tiff:
+        try:
+            return _tifffile_pages(path)
+        except Exception:  # noqa: BLE001 - no codec, or a layout tifffile refuses
+            pass
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
     buf = np.fromfile(path, np.uint8)
-    ok, pages = cv2.imdecodemulti(buf, cv2.IMREAD_UNCHANGED)
+    try:
+        ok, pages = cv2.imdecodemulti(buf, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        ok, pages = False, []
     if not ok or not pages:
-        raise UpscaleError("truncated or corrupt image (OpenCV cannot decode it)")
+        raise UpscaleError("truncated or corrupt image (cannot decode it at full depth)")
     out = []
     for a in pages:
         if a.ndim == 3 and a.shape[2] == 3:
             a = a[:, :, ::-1]
         elif a.ndim == 3 and a.shape[2] == 4:
             a = a[:, :, [2, 1, 0, 3]]
-        out.append(np.ascontiguousarray(a))
+        out.append(_pipeline_dtype(a))
     return out
+
+
+def _tifffile_pages(path: Path) -> list[np.ndarray]:
+    """Every TIFF page as ``H x W [x C]`` (planar pages moved to channels last)."""
+    import tifffile
+
+    out = []
+    with tifffile.TiffFile(path) as tf:
+        for page in tf.pages:
+            a = page.asarray()
+            if a.ndim == 3 and page.planarconfig == 2 and a.shape[0] == page.samplesperpixel:
+                a = np.moveaxis(a, 0, -1)
+            out.append(_pipeline_dtype(a))
+    return out
+
+
+def _pipeline_dtype(a: np.ndarray) -> np.ndarray:
+    """uint8, uint16 or float32 (what the pipeline takes), at most 4 channels."""
+    if a.ndim == 3 and a.shape[2] > 4:
+        a = a[..., :4]
+    if a.dtype.kind == "f":
+        return np.ascontiguousarray(a, dtype=np.float32)
+    if a.dtype == bool:
+        return np.ascontiguousarray(a, dtype=np.uint8) * np.uint8(255)
+    if a.dtype not in (np.uint8, np.uint16):
+        return np.clip(a, 0, 65535).astype(np.uint16)
+    return np.ascontiguousarray(a)
 
 
 def _grey_alpha(a: np.ndarray) -> np.ndarray:
@@ -330,9 +370,10 @@ def _read_pages(src: Path, im: Image.Image, n: int, pic: Picture) -> None:
             if deep is None:
                 deep = _cv2_frames(src)
             a = deep[i]
-            pic.frames.append(_grey_alpha(a) if im.mode == "LA" or (
-                im.format == "PNG" and a.ndim == 3 and a.shape[2] == 4
-                and _png_colour_type(src) == 4) else a)  # fmt: skip
+            grey_alpha = (im.format == "PNG" and _png_colour_type(src) == 4) or (
+                im.format == "TIFF" and int(im.tag_v2.get(277, 1)) == 2)  # fmt: skip
+            pic.frames.append(_grey_alpha(a) if grey_alpha and a.ndim == 3 and a.shape[2] == 4
+                              else a)  # fmt: skip
             continue
         page: Image.Image = im
         if im.mode in _NON_RGB:
