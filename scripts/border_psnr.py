@@ -57,7 +57,7 @@ def _run(tree: Path, args: argparse.Namespace, pad: str | None) -> list[dict]:
     if pad:
         cmd += ["--pad", pad]
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
