@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--model", default="lite")
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     ap.add_argument("--sets", nargs="+", default=["Set5", "Set14"])
-    ap.add_argument("--pad", choices=["symmetric", "edge"], help="override tiling.PAD here")
+    ap.add_argument("--pad", choices=["symmetric", "edge", "reflect"], help="override tiling.PAD here")
     ap.add_argument("--json", type=Path, help="write the per-image values here")
     ap.add_argument("--emit", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
