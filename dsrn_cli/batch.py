@@ -27,13 +27,25 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from .backends import Backend
 from .imageio import (
@@ -50,6 +62,16 @@ from .model import DSRN
 from .outsize import SizeSpec, plan_factors
 from .partfiles import sweep
 from .pipeline import render_sized
+from .video import (
+    DEFAULT_CODEC,
+    VIDEO_EXTS,
+    VideoError,
+    is_video,
+    list_videos,
+    upscale_video,
+    video_size,
+    video_suffix,
+)
 
 FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 SKIP_EXISTS = "output exists (use --overwrite)"
@@ -68,6 +90,7 @@ class Job:
     src: Path
     dst: Path | None
     error: str | None = None
+    video: bool = False  # upscaled frame by frame (dsrn_cli.video)
 
 
 @dataclass
@@ -85,6 +108,8 @@ class Options:
     writers: int = field(default_factory=writer_count)
     size: SizeSpec | None = None  # --outscale / --width / --height; None: ``scale``
     allowed: tuple[int, ...] = (2, 3, 4)  # network factors a chain may use
+    codec: str = DEFAULT_CODEC  # videos: FFmpeg encoder
+    crf: int | None = None  # videos: None is the encoder's default (video.DEFAULT_CRF)
 
     def spec(self) -> SizeSpec:
         return self.size or SizeSpec(scale=self.scale)
@@ -121,10 +146,14 @@ class Tally:
                     f"{_chain_text(r)})"]  # fmt: skip
         if len(self.records) == 1 and self.records[0]["status"] == "skipped":
             return [f"not written: {self.records[0]['output']}"]
-        chains: dict[str, int] = {}
-        for r in done:
-            if r.get("resized"):
-                chains[_chain_text(r)] = chains.get(_chain_text(r), 0) + 1
+        for sized in (True, False):  # with the final sizes while they are few
+            chains: dict[str, int] = {}
+            for r in done:
+                if r.get("resized"):
+                    text = _chain_text(r, sized)
+                    chains[text] = chains.get(text, 0) + 1
+            if len(chains) <= 3:
+                break
         return [f"{n} file{'s' * (n > 1)}: {text}" for text, n in chains.items()]
 
     def walk_lines(self) -> list[str]:
@@ -137,12 +166,13 @@ class Tally:
         return lines
 
 
-def _chain_text(r: dict[str, Any]) -> str:
-    """``x2`` or ``network x4 then x2, then resized down``, from a record."""
+def _chain_text(r: dict[str, Any], sized: bool = False) -> str:
+    """``x2`` or ``network x4 then x2, then resized down [to WxH]``, from a record."""
     chain = " then ".join(f"x{s}" for s in r.get("scales") or [])
     if not r.get("resized"):
         return chain
-    return f"network {chain}, then resized down"
+    to = f" to {r['size_out'][0]}x{r['size_out'][1]}" if sized else ""
+    return f"network {chain}, then resized down{to}"
 
 
 # ------------------------------------------------------------------------- planning
@@ -161,15 +191,17 @@ class Plan:
     left_out: int = 0  # images in subfolders, not walked without --recursive
 
 
-def _out_ext(src: Path, fmt: str) -> str:
+def _out_ext(src: Path, fmt: str, video: bool = False, codec: str = DEFAULT_CODEC) -> str:
+    if video:  # --format is for stills; a video keeps its container if it holds the codec
+        return video_suffix(src, codec)
     if fmt == "same":
         return src.suffix if src.suffix.lower() in FORMATS else ".png"
     return FORMAT_EXT[fmt]
 
 
-def _named(src: Path, tag: str, fmt: str) -> str:
+def _named(src: Path, tag: str, fmt: str, video: bool = False, codec: str = DEFAULT_CODEC) -> str:
     """The one naming rule for outputs in a folder: ``NAME_TAG.EXT`` (``photo_x2.png``)."""
-    return f"{src.stem}_{tag}{_out_ext(src, fmt)}"
+    return f"{src.stem}_{tag}{_out_ext(src, fmt, video, codec)}"
 
 
 def _image_suffixes() -> set[str]:
@@ -219,8 +251,10 @@ def plan(
     tag: str | int,
     fmt: str,
     recursive: bool,
+    codec: str = DEFAULT_CODEC,
 ) -> Plan:
-    """Pair every input image with its output path, or raise PlanError before any work.
+    """Pair every input image or video with its output path, or raise PlanError before
+    any work.
 
     Naming, one rule: an output in a folder is ``NAME_TAG.EXT`` (``photo_x2.png``; TAG
     from :meth:`SizeSpec.tag`, EXT from ``--format``), folder trees mirrored below it.
@@ -234,6 +268,9 @@ def plan(
     with ``recursive``); two inputs planned onto one output, or an output that is also an
     input. Hidden files and folders are skipped and counted, like images in subfolders
     without ``recursive``.
+
+    Videos (by extension in folders, also by probing a named file) keep their container
+    when it holds ``codec``, else become ``.mp4``; ``fmt`` is for stills only.
     """
     tag = f"x{tag}" if isinstance(tag, int) else tag
     raw = None if output is None else str(output)
@@ -243,6 +280,11 @@ def plan(
     if raw is not None:
         if _is_folder_arg(raw):
             out_dir = Path(raw)
+        elif single and is_video(inputs[0], probe=True):
+            out_file = Path(raw)
+            if out_file.suffix.lower() not in VIDEO_EXTS:
+                raise PlanError(f"{inputs[0]} is a video: give -o a video name (.mp4, .mkv, "
+                                "...), or end it with / for a folder")  # fmt: skip
         elif single:
             out_file = Path(raw)
             if fmt == "same" and out_file.suffix.lower() not in FORMATS:
@@ -275,20 +317,22 @@ def plan(
             hidden, left_out = _count_left_out(inp, recursive, skip)
             found.hidden += hidden
             found.left_out += left_out
-            images = [p for p in list_images(inp, recursive)
+            videos = set(list_videos(inp, recursive))
+            images = [p for p in sorted(list_images(inp, recursive) + sorted(videos))
                       if not _hidden(p.relative_to(inp))
                       and not (skip and _inside(p.resolve().parent, skip))]  # fmt: skip
             if not images:
-                found.jobs.append(Job(inp, None, "is a directory with no images in it"))
+                found.jobs.append(Job(inp, None, "is a directory with no images or videos in it"))
             for src in images:
-                rel = src.relative_to(inp)
-                found.jobs.append(Job(src, dest / rel.parent / _named(src, tag, fmt)))
+                rel, v = src.relative_to(inp), src in videos
+                name = _named(src, tag, fmt, v, codec)
+                found.jobs.append(Job(src, dest / rel.parent / name, video=v))
         elif not inp.exists():
             found.jobs.append(Job(inp, None, "no such file"))
-        elif out_file is not None:
-            found.jobs.append(Job(inp, out_file))
         else:
-            found.jobs.append(Job(inp, (out_dir or inp.parent) / _named(inp, tag, fmt)))
+            v = is_video(inp, probe=True)
+            dst = out_file or (out_dir or inp.parent) / _named(inp, tag, fmt, v, codec)
+            found.jobs.append(Job(inp, dst, video=v))
     _check_collisions(found.jobs)
     return found
 
@@ -320,6 +364,7 @@ def record(job: Job, status: str, error: str | None = None) -> dict[str, Any]:
         "output": str(job.dst) if job.dst else None,
         "status": status,
         "error": error,
+        "kind": "video" if job.video else "image",
         "seconds": 0.0,
         "size_in": None,
         "size_out": None,
@@ -370,7 +415,7 @@ def _error_text(e: BaseException, debug: bool) -> str:
     """One line for a failed file; a bug or resource problem too, with the type named."""
     if debug:
         traceback.print_exception(e, file=sys.stderr)
-    return str(e) if isinstance(e, UpscaleError) else f"{type(e).__name__}: {e}"
+    return str(e) if isinstance(e, UpscaleError | VideoError) else f"{type(e).__name__}: {e}"
 
 
 def _pil_format(job: Job, fmt: str) -> str:
@@ -407,6 +452,10 @@ class _Reader(threading.Thread):
             if self.stop.is_set():
                 return
             t0 = time.perf_counter()
+            if self.jobs[i].video:  # decoded frame by frame where it is upscaled
+                if not self._put((i, t0, None, None)):
+                    return
+                continue
             try:
                 item = (i, t0, read_input(self.jobs[i].src, self.opts.max_pixels), None)
             except Exception as e:  # every failure is that file's, never the batch's
@@ -441,11 +490,15 @@ def run_jobs(
     opts: Options,
     console: Console,
     on_record: Callable[[], None] = lambda: None,
+    on_frames: Callable[[int, int | None, int | None], None] = lambda i, done, total: None,
 ) -> tuple[dict[int, dict[str, Any]], dict[str, float], bool]:
     """Convert ``jobs[i]`` for ``i`` in ``indices`` with ``net`` (or ``net(job)``'s choice).
 
     Returns the records by job index, the summed seconds of each stage and whether it
-    was interrupted. ``on_record`` is called once per finished job (progress bars).
+    was interrupted. ``on_record`` is called once per finished job (progress bars);
+    ``on_frames(i, done, total)`` after each frame of video ``jobs[i]`` (``total`` None
+    when the container does not tell), and with ``done`` None when that video is over.
+    Videos run on the calling thread, frame by frame (``dsrn_cli.video``).
     """
     release_large_frees()
     net_for = _as_net_for(net)
@@ -492,6 +545,32 @@ def run_jobs(
             stages["write"] += time.perf_counter() - tw
         finish(i, rec)
 
+    def video(i: int, t0: float) -> dict[str, Any]:
+        """One video, frame by frame; its record (failed with one line on a bad file)."""
+        job = jobs[i]
+        assert job.dst is not None
+        try:
+            w, h = video_size(job.src)
+            scales, final = plan_factors(w, h, opts.spec(), opts.allowed)
+            if len(scales) != 1 or final != (w * scales[0], h * scales[0]):
+                raise VideoError("videos take one network factor (-s 2, 3 or 4); "
+                                 "--outscale/--width/--height are for stills")  # fmt: skip
+            job_net, used = net_for(job, scales[0], True)
+            out = upscale_video(job.src, job.dst, scales[0], job_net, opts.tile, opts.codec,
+                                opts.crf, progress=partial(on_frames, i))  # fmt: skip
+            rec = record(job, "done")
+            rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=out["size_in"],
+                       size_out=out["size_out"], weights=used, scales=scales,
+                       frames=out["frames"], fps=out["fps"],
+                       duration=out["duration"])  # fmt: skip
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            rec = record(job, "failed", _error_text(e, opts.debug))
+        finally:
+            on_frames(i, None, None)
+        return rec
+
     reader = _Reader(todo, jobs, opts)
     slots = threading.Semaphore(opts.writers + 1)  # upscaled images not yet written, at most
     pool = ThreadPoolExecutor(max_workers=opts.writers, thread_name_prefix="dsrn-writer")
@@ -504,6 +583,12 @@ def run_jobs(
                 finish(i, record(jobs[i], "failed", error))
                 continue
             tu = time.perf_counter()
+            if jobs[i].video:
+                try:
+                    finish(i, video(i, t0))
+                finally:
+                    stages["upscale"] += time.perf_counter() - tu
+                continue
             try:
                 fmt = _pil_format(jobs[i], opts.fmt)
                 h, w = decoded.arr.shape[:2]
@@ -558,14 +643,24 @@ def rank_device(device: str) -> str:
     return device
 
 
-def _progress(console: Console, quiet: bool, total: int) -> Progress:
+class _FrameRate(ProgressColumn):
+    """Frames per second, on a video's bar only."""
+
+    def render(self, task: Task) -> Text:
+        rate = task.speed if task.fields.get("video") else None
+        return Text(f"{rate:.2f} fps" if rate else "", style="progress.data.speed")
+
+
+def _progress(console: Console, quiet: bool, total: int, videos: bool = False) -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        _FrameRate(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=console,
-        disable=quiet or total < 2 or not console.is_terminal,
+        disable=quiet or (total < 2 and not videos) or not console.is_terminal,
         transient=True,
     )
 
@@ -620,10 +715,23 @@ def _run_batch(
         torch.distributed.init_process_group("gloo", timeout=timedelta(days=7))
     mine = list(range(rank, len(jobs), world))
     t0 = time.perf_counter()
-    with _progress(console, quiet or rank != 0, len(mine)) as bar:
+    videos = any(jobs[i].video for i in mine)
+    with _progress(console, quiet or rank != 0, len(mine), videos) as bar:
         task = bar.add_task("upscaling", total=len(mine))
+        frame_bars: dict[int, TaskID] = {}
+
+        def on_frames(i: int, done: int | None, total: int | None) -> None:
+            """One bar per video while it runs: frames done / total, fps, ETA."""
+            if done is None:
+                if i in frame_bars:
+                    bar.remove_task(frame_bars.pop(i))
+                return
+            if i not in frame_bars:
+                frame_bars[i] = bar.add_task(jobs[i].src.name, total=total, video=True)
+            bar.update(frame_bars[i], completed=done, total=total)
+
         records, stages, interrupted = run_jobs(
-            jobs, mine, net, opts, console, lambda: bar.advance(task)
+            jobs, mine, net, opts, console, lambda: bar.advance(task), on_frames
         )
     if world > 1:
         parts: list[Any] = [None] * world if rank == 0 else []

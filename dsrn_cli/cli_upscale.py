@@ -1,4 +1,5 @@
-"""``dsrn upscale``: files and folders in, upscaled images out, one bad file never stops a batch.
+"""``dsrn upscale``: files and folders in, upscaled images and videos out, one bad file never
+stops a batch.
 
 Registered by ``cli.py`` as ``app.command("upscale")(upscale_command)``. Exit codes:
 0 everything done or skipped, 1 any file failed (or the weights are unusable), 2 usage
@@ -21,7 +22,8 @@ from .device import pick_device
 from .ensemble import with_ensemble
 from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL, DEFAULT_QUALITY
 from .options import ENSEMBLE_HELP, BackendName, Device, ModelName
-from .outsize import SizeSpec
+from .outsize import SizeSpec, network_factors
+from .video import DEFAULT_CODEC, DEFAULT_CRF, VideoError, check_encoder
 from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, available, resolve, weights_for_input
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]
@@ -63,7 +65,7 @@ def _validate(
 
 def upscale_command(
     inputs: Annotated[
-        list[Path], typer.Argument(metavar="INPUT", help="Image files and/or folders.")
+        list[Path], typer.Argument(metavar="INPUT", help="Image or video files and/or folders.")
     ],
     scale: Annotated[
         int | None,
@@ -110,7 +112,9 @@ def upscale_command(
                                        "backend on a CPU.")
     ] = "auto",
     tile: Annotated[int | None, typer.Option(help="Tile side in LR pixels.")] = None,
-    recursive: Annotated[bool, typer.Option("--recursive", help="Walk folders.")] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", help="Walk subfolders too (mirrored in the output).")
+    ] = False,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")
     ] = False,
@@ -141,6 +145,14 @@ def upscale_command(
         ),
     ] = "fp32",
     ensemble: Annotated[bool, typer.Option("--ensemble", help=ENSEMBLE_HELP)] = False,
+    codec: Annotated[
+        str, typer.Option("--codec", help="Videos: FFmpeg encoder (libx264 = H.264).")
+    ] = DEFAULT_CODEC,
+    crf: Annotated[
+        int | None,
+        typer.Option("--crf", help=f"Videos: constant rate factor, lower is better and "
+                     f"larger (x264/x265 default {DEFAULT_CRF})."),
+    ] = None,  # fmt: skip
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
     console = Console(stderr=True, soft_wrap=True)
@@ -157,11 +169,15 @@ def upscale_command(
     spec = SizeSpec(scale, outscale, width, height)
     try:
         spec.check()
-        found = plan(inputs, output, spec.tag(), fmt, recursive)
-    except (ValueError, PlanError) as e:
+        if outscale is not None:
+            network_factors(outscale)  # beyond what dsrn chains: a usage error
+        check_encoder(codec, crf)
+        found = plan(inputs, output, spec.tag(), fmt, recursive, codec)
+    except (ValueError, PlanError, VideoError) as e:
         raise _usage(console, str(e)) from None
     try:
-        first = scale or max(_scales(model, dev))
+        have = _scales(model, dev)  # the first pass's net, loaded now to fail early
+        first = scale or (network_factors(outscale, have)[0] if outscale else max(have))
         net = with_precision(
             get_model(scale or first, model, weights, device, backend=backend)
             if weights is None else get_model(_weights_scale(weights), None, weights, device,
@@ -185,7 +201,8 @@ def upscale_command(
         raise typer.Exit(1)
     allowed = (net.cfg.scale,) if weights is not None else _scales(model, dev)
     opts = Options(scale or net.cfg.scale, tile, fmt, quality, png_level, max_pixels,
-                   overwrite, debug, size=spec, allowed=allowed)  # fmt: skip
+                   overwrite, debug, size=spec, allowed=allowed, codec=codec,
+                   crf=crf)  # fmt: skip
     nets: dict[Path, Backend] = {}
     if weights is None:  # the clean default is loaded already
         nets[resolve(net.cfg.scale, model, dev)] = net

@@ -60,7 +60,7 @@ def bench_batch(folder: Path, args: argparse.Namespace) -> None:
 
     be.sr = timed_sr  # the network's own seconds inside the same run
     with tempfile.TemporaryDirectory() as tmp:
-        jobs = plan([folder], Path(tmp), args.scale, args.format, False)[: args.limit]
+        jobs = plan([folder], Path(tmp), args.scale, args.format, False).jobs[: args.limit]
         opts = Options(args.scale, args.tile, args.format, None, args.png_compression)
         t0 = time.perf_counter()
         records, stages, _ = run_jobs(jobs, list(range(len(jobs))), be, opts, Console())

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -36,4 +37,5 @@ draw = ImageDraw.Draw(out)
 for i, (panel, label) in enumerate(zip(panels, labels, strict=True)):
     out.paste(panel, (i * (w + 8), 24))
     draw.text((i * (w + 8) + 4, 6), label, fill="black")
+Path(a.paths[-1]).parent.mkdir(parents=True, exist_ok=True)
 out.save(a.paths[-1], optimize=True)
