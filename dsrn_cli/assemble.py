@@ -99,7 +99,8 @@ def _resize_columns(acc: np.ndarray, scale: int) -> np.ndarray:
 
     Output column ``j * scale + p`` reads input columns ``j + c[p, k]`` (``c`` fixed per
     phase ``p``), so each phase is a sum of a few contiguous slices of the mirror-extended
-    rows instead of a gather per tap (1.6x faster at x2, 2.1x at x4), and still
+    rows instead of a gather per tap (the chroma resize ~1.6x faster at x2, 1.8-2x at x4:
+    ``scripts/bench_assemble.py --rows``), and still
     ``0 + w0 x0 + w1 x1 + ...`` with the same weights in the same order per value, i.e.
     bit-identical.
     """
