@@ -145,8 +145,9 @@ class Tally:
         done = [r for r in self.records if r["status"] == "done"]
         if len(self.records) == 1 and done:
             r = done[0]
-            return [f"wrote {r['output']} ({r['size_out'][0]}x{r['size_out'][1]}, "
-                    f"{_chain_text(r)})"]  # fmt: skip
+            how = ", ".join(filter(None, [f"{r['size_out'][0]}x{r['size_out'][1]}"
+                                          if r.get("size_out") else "", _chain_text(r)]))
+            return [f"wrote {r['output']}" + (f" ({how})" if how else "")]
         if len(self.records) == 1 and self.records[0]["status"] == "skipped":
             return [f"not written: {self.records[0]['output']}"]
         for sized in (True, False):  # with the final sizes while they are few
