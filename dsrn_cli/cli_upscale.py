@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+from PIL import ImageColor
 from rich.console import Console
 from rich.markup import escape
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from .backends import Backend
     from .batch import Job
 
-Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "same"]
+Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "gif", "same"]
 
 
 def _usage(console: Console, msg: str) -> typer.Exit:
@@ -155,6 +156,14 @@ def upscale_command(
         ),
     ] = "auto",
     ensemble: Annotated[bool, typer.Option("--ensemble", help=ENSEMBLE_HELP)] = False,
+    background: Annotated[
+        str,
+        typer.Option(
+            "--background",
+            help="Colour alpha is composited onto for formats without alpha (JPEG): a name "
+            "or #RRGGBB.",
+        ),
+    ] = "white",
     codec: Annotated[
         str, typer.Option("--codec", help="Videos: FFmpeg encoder (libx264 = H.264).")
     ] = DEFAULT_CODEC,
@@ -178,6 +187,10 @@ def upscale_command(
     _validate(
         console, scale, model, weights, device, tile, quality, max_pixels, png_level
     )  # fmt: skip
+    try:
+        bg = ImageColor.getrgb(background)[:3]
+    except ValueError:
+        raise _usage(console, f"--background: not a colour: {background!r}") from None
     device = rank_device(device)
     dev = pick_device(device)
     if not precision_allowed(precision, backend, dev):
@@ -221,7 +234,7 @@ def upscale_command(
     allowed = (net.cfg.scale,) if weights is not None else _scales(model, dev)
     opts = Options(scale or net.cfg.scale, tile, fmt, quality, png_level, max_pixels,
                    overwrite, debug, size=spec, allowed=allowed, codec=codec,
-                   crf=crf)  # fmt: skip
+                   crf=crf, background=bg)  # fmt: skip
     nets: dict[Path, Backend] = {}
     if weights is None:  # the clean default is loaded already
         nets[resolve(net.cfg.scale, model, dev)] = net
