@@ -281,7 +281,7 @@ def main() -> None:
                 for p in precs:
                     if b != "openvino" and (p == "bf16" or (p == "auto" and "fp32" in precs)):
                         continue  # bf16 runs on OpenVINO only; auto is fp32 elsewhere
-                    label = f"{b} {p}" if len(precs) > 1 else b
+                    label = f"{b} {p}"
                     runs.append((label, env, ["--backend", b, "--precision", p]))
             if a.default_runner:
                 runs.insert(0, ("default", env, []))
