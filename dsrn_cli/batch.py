@@ -52,16 +52,17 @@ from .imageio import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_PNG_LEVEL,
     FORMATS,
-    Decoded,
+    Picture,
     UpscaleError,
+    WriteOptions,
     list_images,
-    read_input,
-    write_output,
+    read,
+    write,
 )
 from .model import DSRN
 from .outsize import SizeSpec, plan_factors
 from .partfiles import sweep
-from .pipeline import render_sized
+from .pipeline import render_picture
 from .video import (
     DEFAULT_CODEC,
     VIDEO_EXTS,
@@ -73,7 +74,8 @@ from .video import (
     video_suffix,
 )
 
-FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif"}
+FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif",
+              "gif": ".gif"}  # fmt: skip
 SKIP_EXISTS = "output exists (use --overwrite)"
 READ_AHEAD = 2  # decoded images waiting for the device
 
@@ -106,6 +108,7 @@ class Options:
     overwrite: bool = False
     debug: bool = False
     writers: int = field(default_factory=writer_count)
+    background: tuple[int, int, int] = (255, 255, 255)  # alpha onto this for JPEG
     size: SizeSpec | None = None  # --outscale / --width / --height; None: ``scale``
     allowed: tuple[int, ...] = (2, 3, 4)  # network factors a chain may use
     codec: str = DEFAULT_CODEC  # videos: FFmpeg encoder
@@ -142,8 +145,9 @@ class Tally:
         done = [r for r in self.records if r["status"] == "done"]
         if len(self.records) == 1 and done:
             r = done[0]
-            return [f"wrote {r['output']} ({r['size_out'][0]}x{r['size_out'][1]}, "
-                    f"{_chain_text(r)})"]  # fmt: skip
+            how = ", ".join(filter(None, [f"{r['size_out'][0]}x{r['size_out'][1]}"
+                                          if r.get("size_out") else "", _chain_text(r)]))
+            return [f"wrote {r['output']}" + (f" ({how})" if how else "")]
         if len(self.records) == 1 and self.records[0]["status"] == "skipped":
             return [f"not written: {self.records[0]['output']}"]
         for sized in (True, False):  # with the final sizes while they are few
@@ -369,8 +373,10 @@ def record(job: Job, status: str, error: str | None = None) -> dict[str, Any]:
         "size_in": None,
         "size_out": None,
         "weights": None,
+        "notes": [],  # conversions the output format forced (bit depth, alpha, metadata)
         "scales": None,  # the network factors run, e.g. [4, 2]
         "resized": False,  # resized down after the network (--outscale/--width/--height)
+        "precision": None,  # what the network computed in (fp32, bf16, ...)
     }
 
 
@@ -457,7 +463,7 @@ class _Reader(threading.Thread):
                     return
                 continue
             try:
-                item = (i, t0, read_input(self.jobs[i].src, self.opts.max_pixels), None)
+                item = (i, t0, read(self.jobs[i].src, self.opts.max_pixels), None)
             except Exception as e:  # every failure is that file's, never the batch's
                 item = (i, t0, None, _error_text(e, self.opts.debug))
             self.seconds += time.perf_counter() - t0
@@ -505,6 +511,7 @@ def run_jobs(
     records: dict[int, dict[str, Any]] = {}
     stages = {"read": 0.0, "upscale": 0.0, "write": 0.0}
     lock = threading.Lock()
+    noted: set[str] = set()  # each conversion note once per run
 
     def finish(i: int, rec: dict[str, Any]) -> None:
         if rec["status"] == "failed":
@@ -526,19 +533,26 @@ def run_jobs(
         else:
             finish(i, rec)
 
-    def write(
-        i: int, t0: float, img: Any, decoded: Decoded, fmt: str, used: str | None,
-        scales: list[int], resized: bool,
+    def encode(
+        i: int, t0: float, pic: Picture, size_in: tuple[int, int], fmt: str, used: str | None,
+        scales: list[int], resized: bool, prec: str,
     ) -> None:  # fmt: skip
         job = jobs[i]
         assert job.dst is not None
         tw = time.perf_counter()
         try:
-            size = write_output(img, job.dst, fmt, opts.quality, decoded, opts.png_level)
+            wo = WriteOptions(fmt, opts.quality, opts.png_level, opts.background)
+            written = write(job.dst, pic, wo)
             rec = record(job, "done")
-            rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=list(decoded.size),
-                       size_out=list(size), weights=used, scales=scales,
-                       resized=resized)  # fmt: skip
+            rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=list(size_in),
+                       size_out=list(written.size), weights=used, scales=scales,
+                       resized=resized, notes=written.notes, frames=len(pic.frames),
+                       precision=prec)  # fmt: skip
+            with lock:
+                new = [n for n in written.notes if n not in noted]
+                noted.update(new)
+            for note in new:
+                console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
         except Exception as e:
             rec = record(job, "failed", _error_text(e, opts.debug))
         with lock:
@@ -561,6 +575,7 @@ def run_jobs(
             rec = record(job, "done")
             rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=out["size_in"],
                        size_out=out["size_out"], weights=used, scales=scales,
+                       precision=getattr(job_net, "precision", "fp32"),
                        frames=out["frames"], fps=out["fps"],
                        duration=out["duration"])  # fmt: skip
         except KeyboardInterrupt:
@@ -591,15 +606,15 @@ def run_jobs(
                 continue
             try:
                 fmt = _pil_format(jobs[i], opts.fmt)
-                h, w = decoded.arr.shape[:2]
+                w, h = decoded.size
                 try:
                     scales, final = plan_factors(w, h, opts.spec(), opts.allowed)
                 except ValueError as e:
                     raise UpscaleError(str(e)) from None
                 picked = [net_for(jobs[i], s, k == 0) for k, s in enumerate(scales)]
                 used = "+".join(u for _, u in picked if u) or None
-                img = render_sized(decoded.arr, decoded.mode, scales, [n for n, _ in picked],
-                                   final, opts.tile)  # fmt: skip
+                img = render_picture(decoded, scales, [n for n, _ in picked], final,
+                                     opts.tile)  # fmt: skip
                 resized = final != (w * math.prod(scales), h * math.prod(scales))
             except KeyboardInterrupt:
                 raise
@@ -608,9 +623,12 @@ def run_jobs(
                 continue
             finally:
                 stages["upscale"] += time.perf_counter() - tu
-            decoded.arr = decoded.arr[:0]  # the writer needs only the metadata
+            size_in = decoded.size
+            decoded.frames = []  # the writer needs only the upscaled picture (its metadata)
             slots.acquire()
-            fut: Future = pool.submit(write, i, t0, img, decoded, fmt, used, scales, resized)
+            prec = getattr(picked[0][0], "precision", "fp32")  # a bare DSRN runs fp32
+            fut: Future = pool.submit(encode, i, t0, img, size_in, fmt, used, scales, resized,
+                                      prec)  # fmt: skip
             fut.add_done_callback(lambda _f: slots.release())
             del img
     except KeyboardInterrupt:

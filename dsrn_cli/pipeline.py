@@ -9,6 +9,8 @@ does not depend on how the work was split (tiles, channels, row strips).
 from __future__ import annotations
 
 import time
+import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +19,32 @@ import torch
 from PIL import Image
 
 from .assemble import assemble_array, iter_strips
-from .backends import Backend, as_backend, get_model, pick_backend
+from .backends import (
+    Backend,
+    BackendError,
+    as_backend,
+    get_model,
+    pick_backend,
+    precision_allowed,
+    resolve_precision,
+    with_precision,
+)
 from .device import pick_device
 from .ensemble import with_ensemble
 from .imageio import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_PNG_LEVEL,
-    FORMATS,
     ImageLike,
-    UpscaleError,
+    Picture,
+    Pixels,
+    WriteOptions,
+    as_array,
+    format_for,
     from_array,
-    read_input,
+    pil_mode,
+    read,
     to_array,
-    write_output,
+    write,
 )
 from .model import DSRN
 from .outsize import SizeSpec, plan_factors
@@ -107,7 +122,7 @@ def render_sized(
     nets: list[Backend | DSRN],
     size: tuple[int, int] | None = None,
     tile: int | None = None,
-) -> Image.Image:
+) -> Pixels:
     """Run the network passes ``factors`` (one net each), then resize down to ``size``.
 
     One pass without a resize is :func:`render` (the strip-by-strip path). A chain
@@ -121,20 +136,24 @@ def render_sized(
         arr = upscale_array(arr, s, net, tile)
     if size is not None:
         arr = resize_to(arr, size)
-    return from_array(arr, mode)
+    return from_array(arr, mode) if mode else arr
 
 
 def render(
     arr: np.ndarray, mode: str, scale: int, net: Backend | DSRN, tile: int | None = None
-) -> Image.Image:
+) -> Pixels:
     """Upscale ``arr`` by ``scale`` into a new Pillow image of ``mode``, strip by strip.
 
-    ``arr``: uint8/uint16 ``H x W`` or ``H x W x 1..4`` as :func:`upscale_array` takes;
-    ``mode``: the Pillow mode for the result ("L", "LA", "RGB", "RGBA", "I;16", "I"), as
-    :func:`dsrn_cli.imageio.to_array` returns it. The result is ``sW x sH``. The image is
-    the only full-size buffer: no full-size array is built and copied. Raises TypeError
-    / ValueError for an array of another dtype / shape.
+    ``arr``: uint8/uint16/float32 ``H x W`` or ``H x W x 1..4`` as :func:`upscale_array`
+    takes; ``mode``: the Pillow mode for the result ("L", "LA", "RGB", "RGBA", "I;16",
+    "I", "F"), as :func:`dsrn_cli.imageio.to_array` returns it. The result is ``sW x sH``.
+    The image is the only full-size buffer: no full-size array is built and copied.
+    Pixels Pillow cannot hold (16-bit or float colour: ``mode`` "") come back as an
+    array of ``arr``'s dtype. Raises TypeError / ValueError for an array of another
+    dtype / shape.
     """
+    if not mode:
+        return upscale_array(arr, scale, net, tile)
     _check_array(arr)
     h, w = arr.shape[:2]
     out = Image.new(mode, (w * scale, h * scale))
@@ -143,6 +162,30 @@ def render(
         out.paste(from_array(strip, mode), (0, row))
         row += strip.shape[0]
     return out
+
+
+def render_picture(
+    pic: Picture,
+    factors: int | list[int],
+    nets: Backend | DSRN | list[Backend | DSRN],
+    size: tuple[int, int] | None = None,
+    tile: int | None = None,
+) -> Picture:
+    """Every frame (page) of ``pic`` upscaled by :func:`render_sized`, one at a time; the
+    metadata carried over. ``factors``/``nets``: one network pass or a chain; ``size``
+    the final (width, height) (None: the network's).
+
+    Each input frame is released once upscaled, so memory is the input frames plus the
+    output frames (animations are encoded all at once: Pillow's ``save_all``)."""
+    factors = [factors] if isinstance(factors, int) else factors
+    nets = nets if isinstance(nets, list) else [nets]
+    todo = list(pic.frames)
+    out: list[Pixels] = []
+    while todo:
+        arr = as_array(todo.pop(0))
+        out.append(render_sized(arr, pil_mode(arr) or "", factors, nets, size, tile))
+        del arr
+    return replace(pic, frames=out, notes=list(pic.notes))
 
 
 def upscale(
@@ -157,6 +200,7 @@ def upscale(
     *,
     outscale: float | None = None,
     size: tuple[int, int] | None = None,
+    precision: str = "auto",
 ) -> ImageLike:
     """Upscale a PIL image or a numpy array; returns the same type.
 
@@ -174,11 +218,15 @@ def upscale(
     already loaded :class:`DSRN` (run on its own device) or a ready backend (then only
     its own factor is chained); ``weights`` a safetensors file instead.
     ``backend``: auto, torch, openvino or onnxruntime. ``ensemble`` averages the eight
-    flips/rotations of the input (8x the time).
+    flips/rotations of the input (8x the time). ``precision``: "auto" (bf16 with OpenVINO
+    on a CPU with native bf16, within 0.02 dB of fp32; fp32 elsewhere, see
+    :func:`~dsrn_cli.precision.resolve_precision`), "fp32" (exact), or "fp16"/"bf16"
+    (CUDA; bf16 with OpenVINO on a CPU); a ready backend runs as it is.
 
-    Raises ValueError for a missing/conflicting size or a target not larger than the
-    input, WeightsError when the weights do not fit the factor, TypeError for an array
-    that is not uint8/uint16/float32.
+    Raises BackendError for a precision this backend and device cannot run, ValueError
+    for a missing/conflicting size or a target not larger than the input, WeightsError
+    when the weights do not fit the factor, TypeError for an array that is not
+    uint8/uint16/float32.
     """
     spec = SizeSpec(scale=scale, outscale=outscale,
                     width=size[0] if size else None, height=size[1] if size else None)
@@ -206,12 +254,22 @@ def upscale(
             net = get_model(s, model, weights, device, backend=backend)
         if net.cfg.scale != s:
             raise WeightsError(f"the model is x{net.cfg.scale}, but x{s} was asked for")
+        if not isinstance(model, Backend):
+            net = _at_precision(net, precision)
         nets.append(with_ensemble(net, ensemble))
     if mode:
         return render_sized(arr, mode, factors, nets, final, tile)
     for s, net in zip(factors, nets, strict=True):
         arr = upscale_array(arr, s, net, tile)
     return resize_to(arr, final)
+
+
+def _at_precision(net: Backend, precision: str) -> Backend:
+    """``net`` computing in ``precision`` (``auto`` resolved for its backend and device)."""
+    if not precision_allowed(precision, net.name, net.device):
+        raise BackendError(f"precision {precision!r} needs a CUDA GPU, or bf16 with the "
+                           "openvino backend on a CPU; use fp32")  # fmt: skip
+    return with_precision(net, resolve_precision(precision, net.name, net.device))
 
 
 def upscale_file(
@@ -226,36 +284,44 @@ def upscale_file(
     max_pixels: int | None = DEFAULT_MAX_PIXELS,
     png_level: int = DEFAULT_PNG_LEVEL,
     backend: str = "auto",
+    background: tuple[int, int, int] = (255, 255, 255),
 ) -> dict[str, Any]:
     """Upscale the image file ``src`` by ``scale`` into ``dst``; returns a record.
 
-    ``src``: any image Pillow reads (EXIF-oriented; 8/16-bit, gray, RGB, alpha). ``dst``
-    is written atomically (a temp file renamed into place), keeping the input's ICC
-    profile and EXIF. ``fmt`` is a Pillow format name ("PNG", "JPEG", ...); None picks it
-    from ``dst``'s extension. ``quality``: JPEG/WebP 1-100 (None: 95). ``png_level``:
-    zlib level 0-9. ``device`` is where ``model_obj`` already lives (kept for symmetry;
-    the model decides). ``model_obj`` is a :class:`DSRN` (run with ``backend``) or a
-    ready backend of factor ``scale``.
+    ``src``: any image the decoders read (EXIF-oriented; 8/16-bit and float, grey, RGB,
+    CMYK (converted to sRGB), alpha; every page of a TIFF, every frame of an animation).
+    ``dst`` is written atomically (a temp file renamed into place), keeping the input's
+    ICC profile, EXIF, XMP, DPI and PNG text where the format can hold them. ``fmt`` is a
+    Pillow format name ("PNG", "JPEG", ...); None picks it from ``dst``'s extension.
+    ``quality``: JPEG/WebP 1-100 (None: 95; a lossless WebP input stays lossless).
+    ``png_level``: zlib level 0-9. ``background``: the RGB colour alpha is composited
+    onto for a format without alpha (JPEG). ``device`` is where ``model_obj`` already
+    lives (kept for symmetry; the model decides). ``model_obj`` is a :class:`DSRN` (run
+    with ``backend``) or a ready backend of factor ``scale``.
 
     The record: ``input``, ``output`` (str), ``status`` "done", ``error`` None,
-    ``seconds`` (float, wall), ``size_in`` / ``size_out`` ([width, height], pixels).
+    ``seconds`` (float, wall), ``size_in`` / ``size_out`` ([width, height], pixels),
+    ``frames`` (int) and ``notes`` (every conversion the output format forced: bit depth,
+    alpha, frames, metadata; each also a ``UserWarning``).
     Raises UpscaleError for a file that cannot be read, decoded or written, or an
     output format that cannot be told from ``dst``.
     """
     t0 = time.perf_counter()
     src, dst = Path(src), Path(dst)
-    fmt = fmt or FORMATS.get(dst.suffix.lower())
-    if fmt is None:
-        raise UpscaleError(f"cannot tell the output format from {dst.name!r}")
-    decoded = read_input(src, max_pixels)
-    out = render(decoded.arr, decoded.mode, scale, as_backend(model_obj, backend), tile)
-    size_out = write_output(out, dst, fmt, quality, decoded, png_level)
+    fmt = format_for(dst, fmt)
+    pic = read(src, max_pixels)
+    out = render_picture(pic, scale, as_backend(model_obj, backend), tile=tile)
+    written = write(dst, out, WriteOptions(fmt, quality, png_level, background))
+    for note in written.notes:
+        warnings.warn(f"{dst.name}: {note}", UserWarning, stacklevel=2)
     return {
         "input": str(src),
         "output": str(dst),
         "status": "done",
         "error": None,
         "seconds": round(time.perf_counter() - t0, 3),
-        "size_in": list(decoded.size),
-        "size_out": list(size_out),
+        "size_in": list(pic.size),
+        "size_out": list(written.size),
+        "frames": len(out.frames),
+        "notes": written.notes,
     }

@@ -1,0 +1,111 @@
+"""What a decoded image file holds: its pixels (one array per frame or page) and metadata.
+
+The reader (``imagedecode``) fills a :class:`Picture`, the pipeline replaces its frames
+with upscaled ones, the writer (``imageencode``) encodes it. Pixels are numpy arrays in
+the file's own depth: uint8, uint16 (0..65535) or float32 (as stored, nominally 0..1),
+laid out ``H x W`` (grey), ``H x W x 2`` (grey + alpha), ``x 3`` (RGB) or ``x 4`` (RGBA).
+An upscaled 8-bit frame may instead be the Pillow image the pipeline pasted it into
+(no second full-size copy); :func:`as_array` turns either into an array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+Pixels = np.ndarray | Image.Image
+Kind = Literal["still", "pages", "animation"]
+
+# Pillow's mode for each (dtype, channels) it can hold losslessly; the rest stay arrays.
+_PIL_MODES = {
+    ("uint8", 1): "L",
+    ("uint8", 2): "LA",
+    ("uint8", 3): "RGB",
+    ("uint8", 4): "RGBA",
+    ("uint16", 1): "I;16",
+    ("float32", 1): "F",
+}
+
+
+class UpscaleError(Exception):
+    """A problem with one input or output file, worded as a one-line message for users."""
+
+
+def channels(px: Pixels) -> int:
+    """1 grey, 2 grey + alpha, 3 RGB, 4 RGBA."""
+    if isinstance(px, Image.Image):
+        return len(px.getbands())
+    return 1 if px.ndim == 2 else px.shape[2]
+
+
+def dtype_of(px: Pixels) -> np.dtype:
+    """The sample type: uint8, uint16 or float32 (a Pillow "I" image counts as uint16)."""
+    if isinstance(px, Image.Image):
+        return {"F": np.dtype(np.float32), "I;16": np.dtype(np.uint16),
+                "I": np.dtype(np.uint16)}.get(px.mode, np.dtype(np.uint8))  # fmt: skip
+    return px.dtype
+
+
+def pil_mode(px: Pixels) -> str | None:
+    """The Pillow mode that holds these pixels without loss, or None (16-bit or float colour)."""
+    if isinstance(px, Image.Image):
+        return px.mode
+    return _PIL_MODES.get((px.dtype.name, channels(px)))
+
+
+def as_array(px: Pixels) -> np.ndarray:
+    """The pixels as an ``H x W [x C]`` array (uint8, uint16 or float32)."""
+    if isinstance(px, np.ndarray):
+        return px
+    if px.mode in ("I;16", "I"):
+        return np.clip(np.asarray(px.convert("I")), 0, 65535).astype(np.uint16)
+    return np.asarray(px)
+
+
+def size_of(px: Pixels) -> tuple[int, int]:
+    """(width, height)."""
+    if isinstance(px, Image.Image):
+        return px.size
+    return px.shape[1], px.shape[0]
+
+
+@dataclass
+class Picture:
+    """A decoded file: frames (one for a still image) and what the writer keeps.
+
+    ``durations`` are milliseconds per frame (animations), ``loop`` the animation's loop
+    count (0 forever). ``exif`` has the orientation reset to 1 (the pixels are already
+    oriented); ``xmp`` likewise. ``dpi`` is (x, y) dots per inch. ``text`` holds PNG text
+    chunks. ``notes`` are one-line remarks for the user (conversions made while reading).
+    """
+
+    frames: list[Pixels]
+    source_format: str = ""  # Pillow's format name of the input ("PNG", "JPEG", ...)
+    lossless: bool = True  # the input was stored without lossy compression
+    kind: Kind = "still"
+    durations: list[float] | None = None
+    loop: int | None = None
+    icc: bytes | None = None
+    exif: bytes | None = None
+    xmp: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    text: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the first frame, as displayed."""
+        return size_of(self.frames[0])
+
+    @property
+    def arr(self) -> np.ndarray:
+        """The first frame as an array."""
+        return as_array(self.frames[0])
+
+    @property
+    def mode(self) -> str | None:
+        """The first frame's Pillow mode (None: 16-bit or float colour)."""
+        return pil_mode(self.frames[0])
