@@ -12,8 +12,9 @@ to a fixed shape: OpenVINO and ONNX Runtime get graphs with dynamic H and W.
 Converted graphs live in the user cache under a key made of the weights' sha256 (of the
 config and every tensor), the exporter and runtime versions; each entry records the
 sha256 of its files and is rebuilt when a file is missing or does not match. OpenVINO's
-compiled blobs go into the same entry (its ``CACHE_DIR``). OpenVINO always compiles at
-f32: its default precision on CPUs with bf16 units changes pixels by up to ~2 levels.
+compiled blobs go into the same entry (its ``CACHE_DIR``). OpenVINO compiles at f32
+unless bf16 is asked for (:func:`with_precision`; ``--precision auto`` does where the CPU
+has bf16 units, :func:`resolve_precision`): never at the plugin's own default.
 
 ``pick_backend("auto", ...)``: torch on CUDA/MPS; on a CPU the fastest exact backend
 installed, in the order of :data:`AUTO_ORDER` (measured in docs/performance.md).
@@ -37,6 +38,8 @@ import torch
 
 from .device import pick_device
 from .model import DSRN, DSRNConfig, receptive_radius
+from .precision import cpu_has_native_bf16 as cpu_has_native_bf16  # re-exported
+from .precision import resolve_precision as resolve_precision  # re-exported
 from .resize import imresize_torch
 from .weights import WeightsError, fetch_weights, load_model, resolve
 
@@ -69,6 +72,7 @@ class Backend:
 
     name = "?"
     default_tile = 256
+    precision = "fp32"  # what the network computes in (records and --json say it)
 
     def __init__(self, cfg: DSRNConfig) -> None:
         self.cfg = cfg
@@ -158,7 +162,7 @@ class OpenVINOBackend(Backend):
         OpenVINO keeps f32."""
         other = copy.copy(self)
         other._compile("bf16")
-        other.name = "openvino bf16"
+        other.name, other.precision = "openvino bf16", "bf16"
         return other
 
     def residual(self, lr: np.ndarray) -> np.ndarray:
@@ -396,7 +400,7 @@ class _Autocast(Backend):
 
     def __init__(self, inner: Backend, precision: str) -> None:
         super().__init__(inner.cfg)
-        self.inner, self.dtype = inner, PRECISIONS[precision]
+        self.inner, self.dtype, self.precision = inner, PRECISIONS[precision], precision
         self.device, self.default_tile = inner.device, inner.default_tile
         self.name = f"{inner.name} {precision}"
 
@@ -422,7 +426,8 @@ def with_precision(backend: Backend, precision: str = "fp32") -> Backend:
 
 
 def precision_allowed(precision: str, backend: str, device: torch.device) -> bool:
-    """What ``--precision`` accepts: any on a CUDA GPU; on a CPU, bf16 with OpenVINO."""
-    if precision == "fp32" or device.type == "cuda":
+    """What ``--precision`` accepts: auto and fp32 anywhere; any on a CUDA GPU; on a CPU,
+    bf16 with OpenVINO."""
+    if precision in ("auto", "fp32") or device.type == "cuda":
         return True
     return precision == "bf16" and resolve_backend(backend, device) == "openvino"

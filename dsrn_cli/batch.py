@@ -145,8 +145,9 @@ class Tally:
         done = [r for r in self.records if r["status"] == "done"]
         if len(self.records) == 1 and done:
             r = done[0]
-            return [f"wrote {r['output']} ({r['size_out'][0]}x{r['size_out'][1]}, "
-                    f"{_chain_text(r)})"]  # fmt: skip
+            how = ", ".join(filter(None, [f"{r['size_out'][0]}x{r['size_out'][1]}"
+                                          if r.get("size_out") else "", _chain_text(r)]))
+            return [f"wrote {r['output']}" + (f" ({how})" if how else "")]
         if len(self.records) == 1 and self.records[0]["status"] == "skipped":
             return [f"not written: {self.records[0]['output']}"]
         for sized in (True, False):  # with the final sizes while they are few
@@ -375,6 +376,7 @@ def record(job: Job, status: str, error: str | None = None) -> dict[str, Any]:
         "notes": [],  # conversions the output format forced (bit depth, alpha, metadata)
         "scales": None,  # the network factors run, e.g. [4, 2]
         "resized": False,  # resized down after the network (--outscale/--width/--height)
+        "precision": None,  # what the network computed in (fp32, bf16, ...)
     }
 
 
@@ -533,7 +535,7 @@ def run_jobs(
 
     def encode(
         i: int, t0: float, pic: Picture, size_in: tuple[int, int], fmt: str, used: str | None,
-        scales: list[int], resized: bool,
+        scales: list[int], resized: bool, prec: str,
     ) -> None:  # fmt: skip
         job = jobs[i]
         assert job.dst is not None
@@ -544,7 +546,8 @@ def run_jobs(
             rec = record(job, "done")
             rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=list(size_in),
                        size_out=list(written.size), weights=used, scales=scales,
-                       resized=resized, notes=written.notes, frames=len(pic.frames))  # fmt: skip
+                       resized=resized, notes=written.notes, frames=len(pic.frames),
+                       precision=prec)  # fmt: skip
             with lock:
                 new = [n for n in written.notes if n not in noted]
                 noted.update(new)
@@ -572,6 +575,7 @@ def run_jobs(
             rec = record(job, "done")
             rec.update(seconds=round(time.perf_counter() - t0, 3), size_in=out["size_in"],
                        size_out=out["size_out"], weights=used, scales=scales,
+                       precision=getattr(job_net, "precision", "fp32"),
                        frames=out["frames"], fps=out["fps"],
                        duration=out["duration"])  # fmt: skip
         except KeyboardInterrupt:
@@ -622,7 +626,9 @@ def run_jobs(
             size_in = decoded.size
             decoded.frames = []  # the writer needs only the upscaled picture (its metadata)
             slots.acquire()
-            fut: Future = pool.submit(encode, i, t0, img, size_in, fmt, used, scales, resized)
+            prec = getattr(picked[0][0], "precision", "fp32")  # a bare DSRN runs fp32
+            fut: Future = pool.submit(encode, i, t0, img, size_in, fmt, used, scales, resized,
+                                      prec)  # fmt: skip
             fut.add_done_callback(lambda _f: slots.release())
             del img
     except KeyboardInterrupt:

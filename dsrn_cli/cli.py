@@ -21,6 +21,8 @@ from .options import (
     ModelName,
     Optimizer,
     PlainFlagsGroup,
+    Precision,
+    TrainPrecision,
     examples,
 )
 
@@ -68,6 +70,15 @@ def _pair(a: float | None, b: float | None) -> str:
     return "-" if a is None and b is None else f"{_fmt(a, 2)} / {_fmt(b, 2)}"
 
 
+def _precision_note(rows: list[dict]) -> str:
+    """The caption's word on what ``upscale`` computes in here (--precision auto)."""
+    kinds = {r["precision"] for r in rows}
+    if len(kinds) != 1:
+        return "precision: what upscale computes in here by default."
+    why = " (this CPU computes bf16 natively)" if kinds == {"bf16"} else ""
+    return f"upscale computes in {kinds.pop()} here by default{why}; --precision fp32 is exact."
+
+
 @app.command(epilog=examples(
     "dsrn models",
     "dsrn models --json > models.json",
@@ -76,13 +87,16 @@ def models(
     as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
 ) -> None:
     """The bundled weights: size, checksum, Set5/Set14 PSNR, and which one auto picks here."""
-    from .device import pick_device
+    from .device import device_type
+    from .precision import resolve_precision
     from .weights import describe, weights_dir
 
-    dev = pick_device("auto")
+    dev = device_type("auto")
     rows = describe(device=dev)
+    for r in rows:  # what `upscale` runs it in here by default (--precision auto)
+        r["precision"] = resolve_precision("auto", "auto", dev, (r["name"], r["scale"]))
     if as_json:
-        print(json.dumps({"folder": str(weights_dir()), "device": str(dev), "models": rows},
+        print(json.dumps({"folder": str(weights_dir()), "device": dev, "models": rows},
                          indent=1))
         return
     if not rows:
@@ -91,12 +105,14 @@ def models(
     ens = any(r["set5_psnr_ensemble"] or r["set14_psnr_ensemble"] for r in rows)
     table = Table(title=f"bundled weights ({weights_dir()})", box=None,
                   padding=(0, 1), pad_edge=False,
-                  caption=f"auto: used without --model on this machine ({dev.type}). "
-                          "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it.")
+                  caption=f"auto: used without --model on this machine ({dev}). "
+                          "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it (fp32). "
+                          + _precision_note(rows))
+    per_row = len({r["precision"] for r in rows}) > 1
     cols = ["model", "scale", "params", "size", "sha256", "Set5 / Set14"]
-    cols += ["--ensemble"] * ens + ["auto"]
+    cols += ["--ensemble"] * ens + ["precision"] * per_row + ["auto"]
     for col in cols:
-        left = col in ("model", "sha256", "auto")
+        left = col in ("model", "sha256", "precision", "auto")
         table.add_column(col, justify="left" if left else "right", no_wrap=True)
     for r in rows:
         sha = r["sha256"][:10] + ("" if r["verified"] else " (not in manifest!)")
@@ -107,6 +123,8 @@ def models(
                  _pair(r["set5_psnr"], r["set14_psnr"])]
         if ens:
             cells.append(_pair(r["set5_psnr_ensemble"], r["set14_psnr_ensemble"]))
+        if per_row:
+            cells.append(r["precision"])
         table.add_row(*cells, "auto" if r["auto"] else "")
     out.print(table)
 
@@ -133,6 +151,10 @@ def bench(
                                         help="auto: torch on a GPU, the fastest exact "
                                              "installed backend on a CPU."),
     ensemble: bool = typer.Option(False, "--ensemble", help=ENSEMBLE_HELP),
+    precision: Precision = typer.Option("fp32", "--precision",
+                                        help="fp32 (default: the protocol's numbers do not "
+                                             "depend on the CPU); auto/bf16/fp16 as for "
+                                             "upscale, to measure them."),
     json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images."),
     metrics: str = typer.Option("psnr,ssim,ifc", "--metrics",
@@ -145,7 +167,13 @@ def bench(
     debug: bool = typer.Option(False, "--debug", help="Show the download library's log."),
 ) -> None:
     """PSNR/SSIM/IFC on a benchmark, beside the paper's Table 1."""
-    from .backends import BackendError, pick_backend
+    from .backends import (
+        BackendError,
+        pick_backend,
+        precision_allowed,
+        resolve_precision,
+        with_precision,
+    )
     from .bench import JPEG_PROTOCOL, METRICS, PROTOCOL, evaluate, published
     from .datasets import DatasetError, resolve_dataset
     from .device import pick_device
@@ -186,6 +214,10 @@ def bench(
                 try:
                     path = fetch_weights(weights, debug) if weights else resolve(s, model, dev)
                     mdl = pick_backend(backend, load_model(path, dev), dev)
+                    if not precision_allowed(precision, mdl.name, dev):
+                        raise BackendError(f"--precision {precision} needs a CUDA GPU, or "
+                                           "bf16 with the openvino backend on a CPU")
+                    mdl = with_precision(mdl, resolve_precision(precision, mdl.name, dev))
                 except WeightsError as e:
                     console.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False)
                     raise typer.Exit(1) from None
@@ -252,6 +284,10 @@ def train(
                                     "at a random quality in this range."),
     jpeg_clean_share: float = typer.Option(0.2, "--jpeg-clean-share", min=0.0, max=1.0,
                                            help="With --jpeg: share of patches left clean."),
+    precision: TrainPrecision = typer.Option("auto", "--precision",
+                                             help="Forward pass under bf16 autocast (f32 "
+                                                  "weights): auto = on CUDA and on CPUs "
+                                                  "with native bf16."),
 ) -> None:
     """Train DSRN on folders of HR images (resumable; runs under torchrun too)."""
     from .train import TrainArgs
@@ -271,7 +307,7 @@ def train(
                      init=str(init) if init else None, resume=resume,
                      val=str(val) if val else None, device=device, optimizer=optimizer,
                      loss=loss, lr=lr, batch=batch, patch=patch, val_every=val_every, seed=seed,
-                     jpeg=jpeg, jpeg_clean_share=jpeg_clean_share)
+                     jpeg=jpeg, jpeg_clean_share=jpeg_clean_share, precision=precision)
     run(args, log=console.print)
     console.print(f"weights: {out_dir / 'last.safetensors'}")
 

@@ -10,25 +10,32 @@ from __future__ import annotations
 
 import traceback
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from PIL import ImageColor
 from rich.console import Console
 from rich.markup import escape
 
-from .backends import Backend, BackendError, get_model, precision_allowed, with_precision
-from .batch import Job, Options, PlanError, plan, rank_device, run_batch
-from .device import pick_device
-from .ensemble import with_ensemble
+from .device import device_type
 from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL, DEFAULT_QUALITY
-from .options import ENSEMBLE_HELP, BackendName, Device, ModelName
+from .options import (
+    DEFAULT_CODEC,
+    DEFAULT_CRF,
+    ENSEMBLE_HELP,
+    BackendName,
+    Device,
+    ModelName,
+    Precision,
+)
 from .outsize import SizeSpec, network_factors
-from .video import DEFAULT_CODEC, DEFAULT_CRF, VideoError, check_encoder
 from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, available, resolve, weights_for_input
 
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .batch import Job
+
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "gif", "same"]
-Precision = Literal["fp32", "fp16", "bf16"]
 
 
 def _usage(console: Console, msg: str) -> typer.Exit:
@@ -52,7 +59,7 @@ def _validate(
                      "factor above 1)")
     if model not in (None, "auto") and weights:
         raise _usage(console, "give --model or --weights, not both")
-    if device == "cuda" and not pick_device("auto").type == "cuda":
+    if device == "cuda" and not device_type("auto") == "cuda":
         raise _usage(console, "--device cuda, but CUDA is not available")
     if tile is not None and tile < 8:
         raise _usage(console, "--tile must be at least 8 (LR pixels)")
@@ -142,9 +149,12 @@ def upscale_command(
     precision: Annotated[
         Precision,
         typer.Option(
-            "--precision", help="fp16/bf16 on a CUDA GPU; bf16 with openvino on a CPU."
+            "--precision",
+            help="auto: bf16 with openvino on a CPU with native bf16 (AVX512_BF16/AMX; "
+            "~2x faster, within 0.02 dB), fp32 elsewhere. fp32: exact. fp16/bf16 on a CUDA "
+            "GPU; bf16 with openvino on a CPU.",
         ),
-    ] = "fp32",
+    ] = "auto",
     ensemble: Annotated[bool, typer.Option("--ensemble", help=ENSEMBLE_HELP)] = False,
     background: Annotated[
         str,
@@ -164,6 +174,14 @@ def upscale_command(
     ] = None,  # fmt: skip
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
+    # torch and the runtimes load here, not when the command line is built (dsrn --help)
+    from .backends import BackendError, get_model, precision_allowed, with_precision
+    from .batch import Options, PlanError, plan, rank_device, run_batch
+    from .device import pick_device
+    from .ensemble import with_ensemble
+    from .precision import resolve_precision
+    from .video import VideoError, check_encoder
+
     console = Console(stderr=True, soft_wrap=True)
     fmt = fmt.lower()
     _validate(
@@ -191,12 +209,13 @@ def upscale_command(
     try:
         have = _scales(model, dev)  # the first pass's net, loaded now to fail early
         first = scale or (network_factors(outscale, have)[0] if outscale else max(have))
-        net = with_precision(
+        net = (
             get_model(scale or first, model, weights, device, backend=backend)
             if weights is None else get_model(_weights_scale(weights), None, weights, device,
-                                              backend=backend),
-            precision,
+                                              backend=backend)
         )  # fmt: skip
+        precision = resolve_precision(precision, net.name, dev)  # the backend that started
+        net = with_precision(net, precision)
         net = with_ensemble(net, ensemble)
     except BackendError as e:  # not installed, or not on this device: a usage error
         raise _usage(console, str(e)) from None
@@ -257,4 +276,4 @@ def _weights_scale(weights: str) -> int:
     return load_model(fetch_weights(weights), "cpu").cfg.scale
 
 
-__all__ = ["upscale_command", "plan"]
+__all__ = ["upscale_command"]

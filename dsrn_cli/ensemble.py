@@ -58,7 +58,7 @@ class _Ensemble(Backend):
         super().__init__(inner.cfg)
         self.inner = inner
         self.device, self.default_tile = inner.device, inner.default_tile
-        self.name = f"{inner.name} ensemble"
+        self.name, self.precision = f"{inner.name} ensemble", inner.precision
 
     def residual(self, lr: np.ndarray) -> np.ndarray:
         return self_ensemble(self.inner.residual, lr)

@@ -8,17 +8,23 @@ from typing import Any, Literal
 
 from typer.core import TyperGroup
 
-from .model import CONFIGS
+from .config import CONFIGS
 from .weights import available
 
 Device = Literal["auto", "cpu", "cuda", "mps"]
 BackendName = Literal["auto", "torch", "openvino", "onnxruntime"]
+Precision = Literal["auto", "fp32", "fp16", "bf16"]
+TrainPrecision = Literal["auto", "fp32", "bf16"]
 _NAMES = ("auto", *sorted({name for name, _ in available()}))
 # The bundled files' configuration names, read from the weights folder at start-up.
 ModelName = Literal[_NAMES]  # type: ignore[valid-type]
 ConfigName = Literal[tuple(CONFIGS)]  # type: ignore[valid-type]
 Optimizer = Literal["adam", "sgd"]
 Loss = Literal["l1", "mse"]
+DEFAULT_CODEC = "libx264"  # videos: FFmpeg's encoder name (dsrn_cli.video)
+# x264's CRF for the default encoder: 18 is "visually lossless or nearly so" in x264's
+# documentation; upscaled detail is fine texture that x264's default (23) smooths away.
+DEFAULT_CRF = 18
 ENSEMBLE_HELP = ("Average the network over the 8 flips/rotations of the input: "
                  "usually a little better, 8x the time.")
 

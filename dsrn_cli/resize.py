@@ -31,8 +31,9 @@ def _cubic(x: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=256)
-def contributions(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
-    """Tap indices (0-based, mirrored into range) and weights, each ``out_len x taps``."""
+def raw_contributions(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Tap indices (0-based, *not* mirrored: may be < 0 or >= ``in_len``) and weights,
+    each ``out_len x taps``; :func:`contributions` maps the indices into range."""
     width = 4.0
     if scale < 1:
         kernel = lambda x: scale * _cubic(scale * x)  # noqa: E731
@@ -46,10 +47,23 @@ def contributions(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray, 
     idx = left[:, None] + np.arange(taps)[None, :]  # 1-based
     w = kernel(u[:, None] - idx)
     w /= w.sum(axis=1, keepdims=True)
-    mirror = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
-    idx = mirror[np.mod(idx - 1, 2 * in_len).astype(np.int64)]
     keep = np.any(w != 0, axis=0)
-    return np.ascontiguousarray(idx[:, keep]), np.ascontiguousarray(w[:, keep])
+    raw = (idx - 1).astype(np.int64)
+    return np.ascontiguousarray(raw[:, keep]), np.ascontiguousarray(w[:, keep])
+
+
+def mirror(idx: np.ndarray, in_len: int) -> np.ndarray:
+    """Indices mapped into ``range(in_len)`` by MATLAB's symmetric boundary
+    (``x[-1] = x[0]``, ``x[n] = x[n - 1]``)."""
+    m = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
+    return m[np.mod(idx, 2 * in_len)]
+
+
+@lru_cache(maxsize=256)
+def contributions(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Tap indices (0-based, mirrored into range) and weights, each ``out_len x taps``."""
+    raw, w = raw_contributions(in_len, out_len, scale)
+    return np.ascontiguousarray(mirror(raw, in_len)), w
 
 
 def _out_len(n: int, scale: float) -> int:

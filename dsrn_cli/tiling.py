@@ -35,7 +35,7 @@ from .backends import Backend, as_backend
 from .model import DSRN
 
 MIN_TILE = 16
-PAD = "symmetric"  # np.pad mode of the context past the image border ("edge" also works)
+PAD = "symmetric"  # np.pad mode of the context past the image border ("edge", "reflect")
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -60,8 +60,11 @@ def _index(lo: int, hi: int, n: int) -> np.ndarray | slice:
     if 0 <= lo and hi <= n:
         return slice(lo, hi)
     i = np.arange(lo, hi)
-    if PAD == "edge":
+    if PAD == "edge" or n == 1:
         return np.clip(i, 0, n - 1)
+    if PAD == "reflect":  # x[-1] = x[1]: period 2n - 2
+        i = np.mod(i, 2 * n - 2)
+        return np.where(i < n, i, 2 * n - 2 - i)
     i = np.mod(i, 2 * n)  # symmetric: period 2n, the second half reversed
     return np.where(i < n, i, 2 * n - 1 - i)
 

@@ -25,6 +25,7 @@ from .bench import evaluate
 from .device import pick_device
 from .imageio import list_images
 from .model import DSRN, get_config
+from .precision import train_in_bf16
 from .trainset import PatchSampler, parse_jpeg_range, prepare_pairs
 from .weights import load_matching, save_weights
 
@@ -53,6 +54,7 @@ class TrainArgs:
     ckpt_minutes: float = 3.0
     seed: int = 0
     bf16: bool = True  # autocast on CUDA only
+    precision: str = "auto"  # "auto": bf16 autocast on CUDA (if bf16) and on CPUs with native bf16
     cache: str | None = None
     jpeg: str | None = None  # "QMIN-QMAX": JPEG-compress LR patches at a random quality
     jpeg_clean_share: float = 0.2  # ... except this share, left clean
@@ -170,7 +172,7 @@ def run_training(a: TrainArgs, log=print) -> DSRN:
         })
         return path
 
-    use_bf16 = a.bf16 and device.type == "cuda"
+    use_bf16 = train_in_bf16(a.precision, device.type, a.bf16)
     last_ckpt = started = time.monotonic()
     t0 = time.monotonic() - elapsed
     running, n_run = 0.0, 0

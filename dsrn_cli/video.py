@@ -55,13 +55,12 @@ from PIL import Image
 from .assemble import assemble_array
 from .backends import Backend, as_backend
 from .model import DSRN
+from .options import DEFAULT_CODEC, DEFAULT_CRF
 from .partfiles import part_prefix
 from .resize import contributions
 
-DEFAULT_CODEC = "libx264"
-# x264's CRF for the default encoder: 18 is "visually lossless or nearly so" in x264's
-# documentation; upscaled detail is fine texture that x264's default (23) smooths away.
-DEFAULT_CRF = 18
+# DEFAULT_CODEC (libx264) and DEFAULT_CRF (18) live in options.py: `dsrn --help` shows them
+# without importing this module (torch, PyAV).
 QUEUE = 4  # frames (or packets to copy) waiting between the reader, network and writer
 CRF_CODECS = ("libx264", "libx264rgb", "libx265", "libvpx-vp9", "libsvtav1", "libaom-av1")
 

@@ -13,13 +13,17 @@ import math
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 
+from .config import DSRNConfig
 from .jpeg import estimate_quality
-from .model import DSRN, DSRNConfig
+
+if TYPE_CHECKING:  # torch loads only where tensors do (dsrn --help, dsrn models: no torch)
+    import torch
+
+    from .model import DSRN
 
 MANIFEST = "manifest.json"
 # ``--model auto``: a JPEG input at or below this IJG quality gets the ``-jpeg`` weights.
@@ -65,6 +69,8 @@ def read_manifest(folder: Path) -> dict:
 
 def save_weights(model: DSRN, path: Path, meta: dict[str, object]) -> str:
     """Write ``model`` atomically with its config and ``meta`` as metadata; return sha256."""
+    from safetensors.torch import save_file
+
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"config": json.dumps(model.cfg.to_dict())}
     metadata.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})
@@ -86,7 +92,7 @@ def record(path: Path, digest: str, meta: dict[str, object]) -> None:
 
 def read_metadata(path: Path) -> dict[str, str]:
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:  # the header only
             return dict(f.metadata() or {})
     except Exception as e:  # safetensors raises several types for a damaged header
         raise WeightsError(f"{path}: not a valid safetensors file ({e})") from e
@@ -94,6 +100,10 @@ def read_metadata(path: Path) -> dict[str, str]:
 
 def load_model(path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> DSRN:
     """Build the model a weights file describes and load it; verify its sha256 if recorded."""
+    from safetensors.torch import load_file
+
+    from .model import DSRN
+
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
@@ -164,6 +174,8 @@ def weights_for_input(
 
 def load_matching(model: DSRN, path: Path) -> list[str]:
     """Copy every tensor whose name and shape match (e.g. x2 weights into an x4 model)."""
+    from safetensors.torch import load_file
+
     state = load_file(str(path))
     own = model.state_dict()
     taken = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -195,13 +207,13 @@ def fetch_weights(spec: str | Path, debug: bool = False) -> Path:
 
 def default_order(device: torch.device | str | None = None) -> list[str]:
     """Configuration names in the order ``auto`` tries them on ``device``."""
-    on_gpu = device is not None and torch.device(device).type == "cuda"
+    on_gpu = device is not None and str(device).split(":")[0] == "cuda"
     return ["paper", "lite"] if on_gpu else ["lite", "paper"]
 
 
 def count_parameters(path: Path) -> int:
     """Numbers stored in a safetensors file, read from its header (nothing is loaded)."""
-    with safe_open(str(path), framework="pt") as f:
+    with safe_open(str(path), framework="numpy") as f:
         return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())
 
 

@@ -1,15 +1,21 @@
 """Benchmark ``dsrn upscale`` end to end per backend, against an older commit, in one run.
 
-Input: a mosaic of the Set14 photos (built at run time from ../shared, never committed),
-2000x1500 LR for lite x2, smaller crops of it where the old code would take too long.
-For each config x scale it runs the real command, each in its own process (peak RSS from
-``wait4``, output MP/s from the wall time of the whole command, model load and PNG
-write included) for: the old commit (``--base``, checked out with ``git worktree`` and
-run with the same venv) and every installed backend. Outputs are compared pixel by pixel
-with ``--backend torch``. ``--tiles`` instead measures model-only MP/s per LR tile side
-(the overlap of ``receptive_radius`` pixels is paid per tile), which set the defaults.
+Input: a mosaic of the Set14 photos (built at run time from ../shared or $DSRN_SHARED,
+never committed), 2000x1500 LR for lite x2, smaller crops of it where the old code would
+take too long. For each config x scale it runs the real command, each in its own process
+(peak RSS from ``wait4``, output MP/s from the wall time of the whole command, model load
+and PNG write included, CPU seconds of the process) for: the old commit (``--base``,
+checked out with ``git worktree`` and run with the same venv), every installed backend at
+each of ``--precisions`` (bf16 on OpenVINO only), and with ``--default-runner`` the plain
+command. Outputs are compared pixel by pixel with ``--backend torch`` (else with the
+base). Model-only rows time one tile per backend and precision. The tables start with
+the CPU's name, its bf16/AMX flags and the load average before and after.
+``--tiles`` instead measures model-only MP/s per LR tile side (the overlap of
+``receptive_radius`` pixels is paid per tile), which set the defaults.
 
     python scripts/bench_upscale.py --base 627427d --json docs/results/bench_upscale.json
+    python scripts/bench_upscale.py --base eb2af9a --configs lite:2,paper:2 \
+        --backends openvino --default-runner --rounds 2 --json docs/results/bench_cpu_bf16.json
     python scripts/bench_upscale.py --tiles 128,192,256,384,512 --configs lite:2
 """
 
@@ -26,7 +32,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SET14 = ROOT / ".." / "shared" / "data" / "test" / "Set14"
+SET14 = Path(os.environ.get("DSRN_SHARED", ROOT / ".." / "shared")) / "data" / "test" / "Set14"
 # LR input size per config and scale: the full mosaic where the old code finishes in a few
 # minutes, crops of it elsewhere (the output MP/s of a tiled pass hardly depends on size).
 SIZES = {"lite:2": (2000, 1500), "lite:4": (1000, 750), "paper:2": (700, 525),
@@ -87,17 +93,40 @@ def max_diff(a: Path, b: Path) -> int:
     return int(np.abs(x - y).max())
 
 
+def cpu_info() -> dict:
+    """The CPU's name and the flags that decide its fast path (native bf16, AMX)."""
+    from dsrn_cli.precision import cpu_has_native_bf16
+
+    name, flags = "?", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        import platform
+
+        name = platform.processor() or platform.machine()
+    return {"name": name, "cores": os.cpu_count(), "openvino_bf16": cpu_has_native_bf16(),
+            "avx512_bf16": "avx512_bf16" in flags, "amx": "amx_bf16" in flags}  # fmt: skip
+
+
 def model_only(config: str, scale: int, backend: str, tile: int, repeat: int = 2) -> dict:
-    """In this process: best-of-``repeat`` seconds of one tile (core + overlap) residual."""
+    """In this process: best-of-``repeat`` seconds of one tile (core + overlap) residual.
+
+    ``backend``: a backend name, ``torch-nchw`` (no channels_last), or a name with a
+    precision after a dash (``openvino-bf16``, ``torch-bf16``: CPU autocast)."""
     import numpy as np
 
-    from dsrn_cli.backends import TorchBackend, get_model, pick_backend
+    from dsrn_cli.backends import TorchBackend, get_model, pick_backend, with_precision
 
     net = get_model(scale, config, device="cpu")
     if backend == "torch-nchw":
         be = TorchBackend(net, channels_last=False)
     else:
-        be = pick_backend(backend, net, "cpu")
+        name, _, prec = backend.partition("-")
+        be = with_precision(pick_backend(name, net, "cpu"), prec or "fp32")
     side = tile + 2 * be.radius  # an interior tile: its core plus the overlap both sides
     x = np.random.default_rng(0).random((side, side), dtype=np.float32)
     be.residual(x[:64, :64])  # first-call setup outside the timing
@@ -119,17 +148,26 @@ def model_only_child(env: dict[str, str], *args: str) -> dict:
 
 def render(results: dict) -> str:
     """The results as the markdown tables of docs/performance.md."""
-    lines = ["| model | LR input | runner | wall s | out MP/s | vs torch | vs base | CPU s "
-             "| CPU vs base | peak RSS MiB | max diff vs torch |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    if not results["end_to_end"]:
-        lines = []
+    lines = []
+    if results.get("cpu"):
+        c = results["cpu"]
+        lines += [f"CPU: {c['name']}, {c['cores']} cores; native bf16 (OpenVINO): "
+                  f"{'yes' if c['openvino_bf16'] else 'no'}; AVX512_BF16: "
+                  f"{'yes' if c['avx512_bf16'] else 'no'}; AMX: {'yes' if c['amx'] else 'no'}; "
+                  f"load average before / after: {results.get('load_before', '-')} / "
+                  f"{results.get('load_after', '-')}", ""]  # fmt: skip
+    if results["end_to_end"]:
+        ref = "torch" if any("max_diff_vs_torch" in r for r in results["end_to_end"]) else "base"
+        lines += ["| model | LR input | runner | wall s | out MP/s | vs torch | vs base | CPU s "
+                  f"| CPU vs base | peak RSS MiB | max diff vs {ref} |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for r in results["end_to_end"]:
+        diff = r.get("max_diff_vs_torch", r.get("max_diff_vs_base", "-"))
         lines.append(f"| {r['config']} x{r['scale']} | {r['size_in']} | {r['runner']} | "
                      f"{r['seconds']} | {r['mp_out_per_s']} | {r.get('speedup_vs_torch', '-')}x | "
                      f"{r.get('speedup_vs_base', '-')}x | {r.get('cpu_s', '-')} | "
                      f"{r.get('cpu_speedup_vs_base', '-')}x | {r['peak_rss_mib']} | "
-                     f"{r.get('max_diff_vs_torch', '-')} |")  # fmt: skip
+                     f"{diff} |")  # fmt: skip
     if results["model_only"]:
         lines += ["", "| model | backend | tile (LR, + overlap) | s | out MP/s | vs torch NCHW |",
                   "|---|---|---|---|---|---|"]  # fmt: skip
@@ -157,6 +195,11 @@ def main() -> None:
     ap.add_argument("--configs", default="lite:2,paper:2,lite:4,paper:4")
     ap.add_argument("--base", default=None, help="git commit to compare with (e.g. 627427d)")
     ap.add_argument("--backends", default=None, help="default: every installed one")
+    ap.add_argument("--precisions", default="auto,fp32",
+                    help="end-to-end runs per backend at these --precision values (bf16 only "
+                         "with openvino); model-only rows add openvino-bf16 and torch-bf16")
+    ap.add_argument("--default-runner", action="store_true",
+                    help="also run the command without --backend/--precision (what users get)")
     ap.add_argument("--tiles", default=None, help="only model-only MP/s for these tile sides")
     ap.add_argument("--tile", type=int, default=None,
                     help="LR tile side of the model-only rows (default: 256 lite, 128 paper)")
@@ -184,7 +227,9 @@ def main() -> None:
         b for b in ("torch", "openvino", "onnxruntime") if installed(b)]  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="dsrn-bench-"))
     env = dict(os.environ, PYTHONPATH=str(ROOT), DSRN_CACHE=str(work / "cache"))
-    results: dict = {"tiles": [], "model_only": [], "end_to_end": [], "conversion": []}
+    results: dict = {"tiles": [], "model_only": [], "end_to_end": [], "conversion": [],
+                     "cpu": cpu_info(), "command": " ".join(sys.argv),
+                     "load_before": " ".join(f"{v:.2f}" for v in os.getloadavg())}  # fmt: skip
 
     def save() -> None:
         if a.json:
@@ -212,7 +257,8 @@ def main() -> None:
     try:
         for config, scale in [] if a.skip_model_only else configs:
             tile = a.tile or (256 if config == "lite" else 128)
-            for b in ["torch-nchw", *names]:
+            extra_mo = [f"{b}-bf16" for b in ("openvino", "torch") if b in names]
+            for b in ["torch-nchw", *names, *extra_mo]:
                 r = model_only_child(env, config, str(scale), b, str(tile))
                 results["model_only"].append(r)
                 print(f"model-only {config} x{scale} {b:12s} tile {tile}: "
@@ -225,7 +271,16 @@ def main() -> None:
                 from PIL import Image
 
                 Image.fromarray(mosaic(w, h)).save(src)
-            runs = [(b, env, ["--backend", b]) for b in names]
+            precs = a.precisions.split(",")
+            runs = []
+            for b in names:
+                for p in precs:
+                    if b != "openvino" and (p == "bf16" or (p == "auto" and "fp32" in precs)):
+                        continue  # bf16 runs on OpenVINO only; auto is fp32 elsewhere
+                    label = f"{b} {p}" if len(precs) > 1 else b
+                    runs.append((label, env, ["--backend", b, "--precision", p]))
+            if a.default_runner:
+                runs.insert(0, ("default", env, []))
             if base_env is not None:
                 runs.insert(0, (f"base {a.base}", base_env, []))
             outs: dict[str, Path] = {}
@@ -243,7 +298,7 @@ def main() -> None:
                     results["conversion"].append({"config": config, "scale": scale,
                                                   "backend": extra[1], "cold_s": round(cold, 2),
                                                   "warm_s": round(warm, 2)})  # fmt: skip
-                dst = work / f"out_{config}_{scale}_{label.split()[0]}.png"
+                dst = work / f"out_{config}_{scale}_{label.replace(' ', '_')}.png"
                 cmd = [sys.executable, "-m", "dsrn_cli", "upscale", str(src), "-s", str(scale),
                        "--model", config, "--device", "cpu", "-o", str(dst), "--overwrite",
                        "-q", *extra]  # fmt: skip
@@ -268,24 +323,29 @@ def main() -> None:
                     old["mp_out_per_s"] = round(mp / old["seconds"], 4)
                     old["peak_rss_mib"] = max(old["peak_rss_mib"], row["peak_rss_mib"])
                 save()
-            ref = outs.get("torch")
+            ref = next((outs[k] for k in outs if k.split()[0] == "torch"), None)
+            base_out = next((outs[k] for k in outs if k.startswith("base")), None)
             for row in results["end_to_end"]:
+                if (row["config"], row["scale"]) == (config, scale) and base_out is not None:
+                    row["max_diff_vs_base"] = max_diff(outs[row["runner"]], base_out)
+                    base_row = next(r for r in results["end_to_end"]
+                                    if r["runner"].startswith("base")
+                                    and (r["config"], r["scale"]) == (config, scale))
+                    row["speedup_vs_base"] = round(base_row["seconds"] / row["seconds"], 2)
+                    row["cpu_speedup_vs_base"] = round(base_row["cpu_s"] / row["cpu_s"], 2)
                 if (row["config"], row["scale"]) == (config, scale) and ref is not None:
                     row["max_diff_vs_torch"] = max_diff(outs[row["runner"]], ref)
-                    torch_row = next(r for r in results["end_to_end"] if r["runner"] == "torch"
+                    torch_row = next(r for r in results["end_to_end"]
+                                     if r["runner"].split()[0] == "torch"
                                      and (r["config"], r["scale"]) == (config, scale))
                     row["speedup_vs_torch"] = round(torch_row["seconds"] / row["seconds"], 2)
                     row["cpu_speedup_vs_torch"] = round(torch_row["cpu_s"] / row["cpu_s"], 2)
-                    if base_env is not None:
-                        base_row = next(r for r in results["end_to_end"]
-                                        if r["runner"].startswith("base")
-                                        and (r["config"], r["scale"]) == (config, scale))
-                        row["speedup_vs_base"] = round(base_row["seconds"] / row["seconds"], 2)
-                        row["cpu_speedup_vs_base"] = round(base_row["cpu_s"] / row["cpu_s"], 2)
             for p in outs.values():
                 p.unlink(missing_ok=True)
             save()
     finally:
+        results["load_after"] = " ".join(f"{v:.2f}" for v in os.getloadavg())
+        save()
         if base_env is not None:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(work / "base")], check=False)  # fmt: skip

@@ -7,6 +7,7 @@ with PYTHONPATH pointing at it, through the same ``bench`` functions ``dsrn benc
 
     python scripts/border_psnr.py --old /path/to/old/tree --model lite --scales 2 3 4
     python scripts/border_psnr.py --old ... --pad edge    # this tree with edge padding
+    python scripts/border_psnr.py --old ... --border 8    # mirror only 8 px, zeros beyond
 
 The data is ../shared/data/test next to the repository, or $DSRN_SHARED/data/test.
 
@@ -26,7 +27,26 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("DSRN_SHARED", ROOT / ".." / "shared")) / "data" / "test"
 
 
-def _emit(model: str, scales: list[int], sets: list[str], pad: str | None) -> None:
+def _limit_border(tiling, m: int) -> None:
+    """Mirror only ``m`` LR pixels past the border (the network zero-pads beyond): the
+    windows are clipped to ``[-m, n + m)`` and shifted inwards to keep one shape."""
+
+    def spans(n: int, tile: int, radius: int, start: int = 0) -> list:
+        count = -(-(n - start) // max(1, tile))
+        size = -(-(n - start) // count)
+        window = min(size + 2 * radius, n + 2 * m)
+        out = []
+        for a in range(start, n, size):
+            lo = min(max(a - radius, -m), n + m - window)
+            out.append((a, min(a + size, n), lo, lo + window))
+        return out
+
+    tiling.spans = spans
+
+
+def _emit(
+    model: str, scales: list[int], sets: list[str], pad: str | None, border: int | None
+) -> None:
     """Worker: one JSON line per image, computed by the tree on PYTHONPATH."""
 
     from dsrn_cli import tiling
@@ -39,6 +59,8 @@ def _emit(model: str, scales: list[int], sets: list[str], pad: str | None) -> No
 
     if pad is not None:
         tiling.PAD = pad
+    if border is not None:
+        _limit_border(tiling, border)
     for scale in scales:
         net = get_model(scale, model, device="cpu", backend="auto")
         for name in sets:
@@ -51,13 +73,15 @@ def _emit(model: str, scales: list[int], sets: list[str], pad: str | None) -> No
                 print(json.dumps(rec), flush=True)
 
 
-def _run(tree: Path, args: argparse.Namespace, pad: str | None) -> list[dict]:
+def _run(tree: Path, args: argparse.Namespace, new: bool) -> list[dict]:
     cmd = [sys.executable, __file__, "--emit", "--model", args.model,
            "--scales", *map(str, args.scales), "--sets", *args.sets]  # fmt: skip
-    if pad:
-        cmd += ["--pad", pad]
+    if new and args.pad:
+        cmd += ["--pad", args.pad]
+    if new and args.border is not None:
+        cmd += ["--border", str(args.border)]
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
-    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
@@ -67,17 +91,18 @@ def main() -> None:
     ap.add_argument("--model", default="lite")
     ap.add_argument("--scales", type=int, nargs="+", default=[2, 3, 4])
     ap.add_argument("--sets", nargs="+", default=["Set5", "Set14"])
-    ap.add_argument("--pad", choices=["symmetric", "edge"], help="override tiling.PAD here")
+    ap.add_argument("--pad", choices=["symmetric", "edge", "reflect"], help="tiling.PAD here")
+    ap.add_argument("--border", type=int, help="mirror only this many LR pixels here")
     ap.add_argument("--json", type=Path, help="write the per-image values here")
     ap.add_argument("--emit", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.emit:
-        _emit(args.model, args.scales, args.sets, args.pad)
+        _emit(args.model, args.scales, args.sets, args.pad, args.border)
         return
     import numpy as np
 
-    new = _run(ROOT, args, args.pad)
-    old = _run(args.old, args, None) if args.old else []
+    new = _run(ROOT, args, True)
+    old = _run(args.old, args, False) if args.old else []
     if args.json:
         args.json.write_text(json.dumps({"old": old, "new": new}, indent=1) + "\n")
     print("| set | scale | shaved old | shaved new | diff | whole old | whole new | diff |")

@@ -14,7 +14,7 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from dsrn_cli.backends import get_model
+from dsrn_cli.backends import get_model, resolve_precision, with_precision
 from dsrn_cli.cli_upscale import upscale_command
 from dsrn_cli.pipeline import upscale_file
 
@@ -50,7 +50,8 @@ def test_batch_equals_per_file(cli: typer.Typer, tmp_path: Path) -> None:
     src = _folder(tmp_path / "in")
     r = CliRunner().invoke(cli, ["upscale", str(src), "-o", str(tmp_path / "out"), *LITE])
     assert r.exit_code == 1 and "done 5, skipped 0, failed 1" in r.output, r.output
-    net = get_model(2, "lite", device="cpu")
+    be = get_model(2, "lite", device="cpu", backend="auto")
+    net = with_precision(be, resolve_precision("auto", be.name, "cpu"))  # the CLI's default
     for p in sorted(src.glob("[a-e]*")):
         upscale_file(p, tmp_path / "ref" / p.name, 2, net)
         name = f"{p.stem}_x2{p.suffix}"  # outputs in a folder are NAME_x2.EXT

@@ -51,3 +51,19 @@ def test_out_of_memory_halves_the_tile_and_keeps_the_pixels() -> None:
     tiled = upscale_luma(be, y, tile=64)
     assert be.failed
     assert np.abs(whole - tiled).max() * 255 <= 1e-3
+
+
+@pytest.mark.parametrize("mode", ["symmetric", "edge", "reflect"])
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 40])
+def test_window_past_the_border_is_np_pad(monkeypatch, mode: str, n: int) -> None:
+    """The context past the border is the image padded as np.pad pads it (any width)."""
+    from dsrn_cli import tiling
+
+    monkeypatch.setattr(tiling, "PAD", mode)
+    y = np.random.default_rng(n).random((n, n + 1)).astype(np.float32)
+    pad = 20
+    want = np.pad(y, ((pad, pad), (0, 0)), mode="edge" if n == 1 else mode)  # 1 px: edge
+    want = np.pad(want, ((0, 0), (pad, pad)), mode=mode)
+    for r0, r1, c0, c1 in [(-pad, n + pad, -pad, n + 1 + pad), (0, n, 0, n + 1), (-3, 2, 1, n + 5)]:
+        got = tiling.window(y, (r0, r1), (c0, c1))
+        assert np.array_equal(got, want[r0 + pad : r1 + pad, c0 + pad : c1 + pad])
