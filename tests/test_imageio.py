@@ -350,6 +350,17 @@ def test_lossless_webp_stays_lossless(lite: DSRN, tmp_path: Path) -> None:
     assert b"VP8 " in (tmp_path / "q.webp").read_bytes()  # --quality forces lossy
 
 
+def test_lossless_webp_through_the_cli(cli: typer.Typer, tmp_path: Path) -> None:
+    Image.fromarray(_smooth(16, 24)).save(tmp_path / "l.webp", lossless=True)
+    r = _run(cli, str(tmp_path / "l.webp"), "-s", "2", "-o", str(tmp_path / "o.webp"))
+    assert r.exit_code == 0, r.output
+    assert b"VP8L" in (tmp_path / "o.webp").read_bytes()
+    r = _run(cli, str(tmp_path / "l.webp"), "-s", "2", "-o", str(tmp_path / "q.webp"),
+             "--quality", "90")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert b"VP8 " in (tmp_path / "q.webp").read_bytes()
+
+
 # ------------------------------------------------------------------ row 6: folder scan
 
 
