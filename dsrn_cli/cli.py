@@ -287,7 +287,7 @@ def train(
     precision: TrainPrecision = typer.Option("auto", "--precision",
                                              help="Forward pass under bf16 autocast (f32 "
                                                   "weights): auto = on CUDA and on CPUs "
-                                                  "with native bf16."),
+                                                  "with AMX."),
 ) -> None:
     """Train DSRN on folders of HR images (resumable; runs under torchrun too)."""
     from .train import TrainArgs

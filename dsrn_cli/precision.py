@@ -59,13 +59,25 @@ def resolve_precision(
     return "bf16" if cpu_has_native_bf16() else "fp32"
 
 
+@lru_cache(maxsize=1)
+def cpu_has_amx() -> bool:
+    """Whether the CPU has AMX bf16 tiles (``amx_bf16`` in /proc/cpuinfo; Linux only,
+    False elsewhere): where torch's oneDNN training kernels gain from bf16."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in f)
+    except OSError:
+        return False
+
+
 def train_in_bf16(precision: str, device_type: str, cuda_bf16: bool = True) -> bool:
     """Whether ``dsrn train``'s forward pass runs under bf16 autocast (the weights, the
     optimizer and the loss stay f32): ``bf16`` yes, ``fp32`` no; ``auto`` on CUDA as
-    ``cuda_bf16``, on a CPU where it computes bf16 natively (:func:`cpu_has_native_bf16`;
-    validation PSNR checked against an f32 run, docs/performance.md)."""
+    ``cuda_bf16``, on a CPU only with AMX (:func:`cpu_has_amx`). On AVX512_BF16 without
+    AMX (Zen 4) torch's bf16 training steps measured no faster than f32
+    (scripts/train_precision.py, docs/performance.md), so auto stays f32 there."""
     if precision != "auto":
         return precision == "bf16"
     if device_type == "cuda":
         return cuda_bf16
-    return device_type == "cpu" and cpu_has_native_bf16()
+    return device_type == "cpu" and cpu_has_amx()

@@ -54,7 +54,7 @@ class TrainArgs:
     ckpt_minutes: float = 3.0
     seed: int = 0
     bf16: bool = True  # autocast on CUDA only
-    precision: str = "auto"  # "auto": bf16 autocast on CUDA (if bf16) and on CPUs with native bf16
+    precision: str = "auto"  # "auto": bf16 autocast on CUDA (if bf16) and on CPUs with AMX
     cache: str | None = None
     jpeg: str | None = None  # "QMIN-QMAX": JPEG-compress LR patches at a random quality
     jpeg_clean_share: float = 0.2  # ... except this share, left clean

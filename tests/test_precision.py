@@ -139,3 +139,21 @@ def test_models_says_the_precision_upscale_uses(
     assert doc["models"] and {m["precision"] for m in doc["models"]} == {want}
     table = CliRunner().invoke(app, ["models"]).output
     assert f"computes in {want} here" in " ".join(table.split())
+
+
+def test_train_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsrn_cli.precision import train_in_bf16
+
+    for amx in (True, False):
+        monkeypatch.setattr(precision, "cpu_has_amx", lambda amx=amx: amx)
+        assert train_in_bf16("auto", "cpu") is amx
+        assert train_in_bf16("bf16", "cpu") and not train_in_bf16("fp32", "cpu")
+        assert train_in_bf16("auto", "cuda") and not train_in_bf16("auto", "cuda", False)
+        assert not train_in_bf16("auto", "mps")
+
+
+def test_cpu_has_amx_reads_the_flags() -> None:
+    flags = _cpuinfo_flags()
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo")
+    assert precision.cpu_has_amx() == ("amx_bf16" in flags)
