@@ -130,8 +130,11 @@ def upscale_command(
         Format, typer.Option("--format", case_sensitive=False, help="Output format.")
     ] = "same",
     quality: Annotated[
-        int, typer.Option("--quality", help="JPEG/WebP quality 1-100.")
-    ] = DEFAULT_QUALITY,
+        int | None,
+        typer.Option("--quality", show_default=str(DEFAULT_QUALITY),
+                     help="JPEG/WebP quality 1-100 (a lossless WebP input gives a lossless "
+                     "WebP unless this is given)."),
+    ] = None,  # fmt: skip
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write per-file records here.")
     ] = None,

@@ -3,8 +3,9 @@
 Pillow opens every file and reads its metadata (ICC, EXIF, XMP, DPI, PNG text, frames,
 durations) and the pixels it holds at full depth (8-bit, 16-bit grey, float grey).
 Pillow reduces 16-bit colour PNG/TIFF to 8 bits and cannot open float colour TIFF, so
-those pixels come from OpenCV (``cv2.imdecode`` / ``imdecodemulti``, libpng/libtiff),
-which keeps them as uint16 / float32 (measured against tifffile and imageio: README).
+those pixels come from OpenCV (PNG; ``cv2.imdecodemulti``) and tifffile (TIFF; OpenCV
+where tifffile lacks the codec), which keep them as uint16 / float32 (measured against
+imageio: README, "What is kept").
 CMYK and other non-RGB pixels are converted to sRGB through their ICC profile with
 littlecms (``PIL.ImageCms``).
 """

@@ -109,7 +109,7 @@ def test_models_reads_new_variants_from_the_folder(tmp_path, monkeypatch) -> Non
     ["bench", "--dataset", ".", "--method", "nearest"],
     ["bench", "--dataset", ".", "--model", "huge"],
     ["upscale", "a.png", "-s", "2", "--device", "gpu"],
-    ["upscale", "a.png", "-s", "2", "--format", "gif"],
+    ["upscale", "a.png", "-s", "2", "--format", "heic"],
     ["upscale", "a.png", "-s", "2", "--model", "huge"],
     ["train", "-s", "2", "--data", ".", "--out", "o", "--steps", "1", "--optimizer", "rmsprop"],
     ["train", "-s", "2", "--data", ".", "--out", "o", "--steps", "1", "--loss", "huber"],

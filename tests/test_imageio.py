@@ -147,6 +147,27 @@ def test_float_tiff_decodes_and_encodes_as_float(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("layout", ["la16", "rgba16", "fla", "frgba", "lzw16"])
+def test_deep_tiff_layouts_read_and_written_exactly(tmp_path: Path, layout: str) -> None:
+    rng = np.random.default_rng(5)
+    c = {"la16": 2, "rgba16": 4, "fla": 2, "frgba": 4, "lzw16": 3}[layout]
+    if layout.startswith("f"):
+        a = rng.random((6, 8, c)).astype(np.float32)
+    else:
+        a = rng.integers(0, 65536, (6, 8, c)).astype(np.uint16)
+    src = tmp_path / "in.tif"
+    if layout == "lzw16":  # LZW: a codec tifffile lacks without imagecodecs
+        cv2.imwrite(str(src), a[..., ::-1])
+    else:
+        tifffile.imwrite(src, a, photometric="minisblack" if c == 2 else "rgb",
+                         extrasamples=["unassalpha"], planarconfig="contig")  # fmt: skip
+    pic = read(src)
+    np.testing.assert_array_equal(pic.arr, a)
+    write(tmp_path / "out.tif", pic)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tf:
+        np.testing.assert_array_equal(tf.pages[0].asarray(), a)
+
+
 def test_float_tiff_upscaled_in_float(lite: DSRN, tmp_path: Path) -> None:
     try:
         upscale(np.zeros((4, 4), np.float32), 2, model=lite, backend="torch")
@@ -327,6 +348,17 @@ def test_lossless_webp_stays_lossless(lite: DSRN, tmp_path: Path) -> None:
     np.testing.assert_array_equal(got[seen], want[seen])
     upscale_file(tmp_path / "l.webp", tmp_path / "q.webp", 2, lite, quality=80, backend="torch")
     assert b"VP8 " in (tmp_path / "q.webp").read_bytes()  # --quality forces lossy
+
+
+def test_lossless_webp_through_the_cli(cli: typer.Typer, tmp_path: Path) -> None:
+    Image.fromarray(_smooth(16, 24)).save(tmp_path / "l.webp", lossless=True)
+    r = _run(cli, str(tmp_path / "l.webp"), "-s", "2", "-o", str(tmp_path / "o.webp"))
+    assert r.exit_code == 0, r.output
+    assert b"VP8L" in (tmp_path / "o.webp").read_bytes()
+    r = _run(cli, str(tmp_path / "l.webp"), "-s", "2", "-o", str(tmp_path / "q.webp"),
+             "--quality", "90")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert b"VP8 " in (tmp_path / "q.webp").read_bytes()
 
 
 # ------------------------------------------------------------------ row 6: folder scan

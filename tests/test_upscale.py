@@ -185,7 +185,7 @@ def test_ctrl_c_stops_cleanly(cli: typer.Typer, tmp_path: Path, monkeypatch) -> 
     for n in "abc":
         _img().save(tmp_path / f"{n}.png")
     calls = []
-    real = batch.render_sized
+    real = batch.render_picture
 
     def fake(*a, **k):
         calls.append(a)
@@ -193,7 +193,7 @@ def test_ctrl_c_stops_cleanly(cli: typer.Typer, tmp_path: Path, monkeypatch) -> 
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr("dsrn_cli.batch.render_sized", fake)
+    monkeypatch.setattr("dsrn_cli.batch.render_picture", fake)
     out = tmp_path / "out"
     r = _run(cli, str(tmp_path), "-s", "2", "--model", "lite", "--device", "cpu", "-o", str(out))
     assert r.exit_code == 130 and "interrupted: done 1, skipped 0, failed 0" in r.output

@@ -345,3 +345,26 @@ def test_cli_one_video(tmp_path: Path, clip: Path) -> None:
         bad = CliRunner().invoke(app, [*base, *extra])
         assert bad.exit_code == 2, (extra, bad.output)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mkv"]
+
+
+def test_ten_bit_planes(tmp_path: Path, clip: Path, upscaled: tuple[Path, dict], net) -> None:
+    """A 10-bit clip of the same frames stays 10-bit, and its luma is the 8-bit run's
+    luma at 4x the codes (the inputs differ by swscale's rounding only)."""
+    src = tmp_path / "deep.mkv"
+    with av.open(str(clip)) as c, av.open(str(src), "w") as out:
+        v = out.add_stream("libx264", rate=FPS, options={"qp": "0"})  # lossless at 10 bits
+        v.width, v.height, v.pix_fmt = W, H, "yuv420p10le"
+        for f in c.decode(video=0):
+            out.mux(v.encode(f.reformat(format="yuv420p10le")))
+        out.mux(v.encode(None))
+    dst = tmp_path / "deep_x2.mkv"
+    assert upscale_video(src, dst, 2, net, crf=0)["pix_fmt"] == "yuv420p10le"
+    with av.open(str(dst)) as c:
+        deep = []
+        for f in c.decode(video=0):
+            p = f.planes[0]
+            a = np.frombuffer(p, "<u2").reshape(p.height, p.line_size // 2)[:, : p.width]
+            deep.append(a.astype(np.float64) / 4)
+    diff = np.abs(np.stack(deep) - np.stack(_y_planes(upscaled[0])))
+    print(f"10-bit vs 8-bit luma: mean {diff.mean():.3f}, max {diff.max()}")
+    assert len(deep) == N and diff.mean() < 0.5 and diff.max() <= 4, (diff.mean(), diff.max())
