@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -95,7 +96,17 @@ class Tally:
         exists = sum(r["status"] == "skipped" and r["error"] == SKIP_EXISTS for r in self.records)
         if exists:  # why, once for the batch rather than once per file
             line += f"\n{exists} skipped: output exists — use --overwrite"
-        return line
+        used = self.weights_line()
+        return f"{line}\n{used}" if used else line
+
+    def weights_line(self) -> str:
+        """Which weights the done files used, most used first (``--model auto`` picks per
+        input), e.g. ``weights: dsrn_lite_x2 (3 files), dsrn_lite-jpeg_x2 (1 file)``;
+        empty when no done record names its weights."""
+        used = Counter(Path(r["weights"]).stem for r in self.records
+                       if r["status"] == "done" and r.get("weights"))
+        parts = [f"{name} ({n} file{'s' * (n != 1)})" for name, n in used.most_common()]
+        return "weights: " + ", ".join(parts) if parts else ""
 
 
 # ------------------------------------------------------------------------- planning

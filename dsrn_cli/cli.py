@@ -60,7 +60,7 @@ def models(
 ) -> None:
     """The bundled weights: size, checksum, Set5/Set14 PSNR, and which one auto picks here."""
     from .device import pick_device
-    from .weights import describe, weights_dir
+    from .weights import JPEG_AUTO_MAX_QUALITY, describe, weights_dir
 
     dev = pick_device("auto")
     rows = describe(device=dev)
@@ -74,7 +74,9 @@ def models(
     ens = any(r["set5_psnr_ensemble"] or r["set14_psnr_ensemble"] for r in rows)
     table = Table(title=f"bundled weights ({weights_dir()})", box=None,
                   padding=(0, 1), pad_edge=False,
-                  caption=f"auto: used without --model on this machine ({dev.type}). "
+                  caption=f"auto: used without --model on this machine ({dev.type}); "
+                          f"the -jpeg files only for JPEG inputs of quality <= "
+                          f"{JPEG_AUTO_MAX_QUALITY} (estimated from the file's tables). "
                           "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it.")
     cols = ["model", "scale", "params", "size", "sha256", "Set5 / Set14"]
     cols += ["--ensemble"] * ens + ["auto"]
@@ -90,7 +92,11 @@ def models(
                  _pair(r["set5_psnr"], r["set14_psnr"])]
         if ens:
             cells.append(_pair(r["set5_psnr_ensemble"], r["set14_psnr_ensemble"]))
-        table.add_row(*cells, "auto" if r["auto"] else "")
+        auto = "auto" if r["auto"] else ""
+        if r["name"].endswith("-jpeg"):  # its role: only low-quality JPEG inputs
+            jpeg_role = f"JPEG q<={JPEG_AUTO_MAX_QUALITY}"
+            auto = f"auto ({jpeg_role})" if r["auto_jpeg"] else jpeg_role
+        table.add_row(*cells, auto)
     out.print(table)
 
 
@@ -124,16 +130,23 @@ def bench(
                                      "leave it out when time matters."),
     jpeg: list[int] = typer.Option([], "--jpeg", min=1, max=100,
                                    help="Also score with the LR saved as JPEG at this quality "
-                                        "(repeatable)."),
+                                        "(repeatable); without --model, dsrn uses the weights "
+                                        "auto picks for such a JPEG."),
     debug: bool = typer.Option(False, "--debug", help="Show the download library's log."),
 ) -> None:
     """PSNR/SSIM/IFC on a benchmark, beside the paper's Table 1."""
     from .backends import BackendError, pick_backend
-    from .bench import JPEG_PROTOCOL, METRICS, PROTOCOL, evaluate, published
-    from .datasets import DatasetError, resolve_dataset
+    from .bench import METRICS, evaluate, protocol, published
+    from .datasets import DatasetError, cache_dir, cached_dataset, resolve_dataset
     from .device import pick_device
     from .imageio import list_images
-    from .weights import WeightsError, fetch_weights, load_model, resolve
+    from .weights import (
+        JPEG_AUTO_MAX_QUALITY,
+        WeightsError,
+        fetch_weights,
+        load_model,
+        weights_for_quality,
+    )
 
     for s in scale:
         if s not in (2, 3, 4):
@@ -145,16 +158,23 @@ def bench(
                                      param_hint="--metrics")
     if not wanted:
         raise typer.BadParameter("name at least one of psnr, ssim, ifc", param_hint="--metrics")
+    if model not in (None, "auto") and weights:
+        raise typer.BadParameter("give --model or --weights, not both")
     shown = tuple(m for m in METRICS if m in wanted)
     digits = {"psnr": (2, 2), "ssim": (4, 3), "ifc": (3, 3)}  # ours, the paper's
     try:
-        name, folder = resolve_dataset(dataset, debug=debug)
+        if cached_dataset(dataset) is None:  # a download: say so while it runs
+            with console.status(f"fetching {dataset} from the Hugging Face Hub (once; cached "
+                                f"in {cache_dir() / 'datasets'})"):
+                name, folder = resolve_dataset(dataset, progress=False, debug=debug)
+        else:
+            name, folder = resolve_dataset(dataset, debug=debug)
     except DatasetError as e:
-        console.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False)
+        console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
     paths = list_images(folder)[:limit]
     if not paths:
-        console.print(f"[red]error:[/] no images in {folder}")
+        console.print(f"[red]error:[/] no images in {escape(str(folder))}", soft_wrap=True)
         raise typer.Exit(1)
     dev = pick_device(device)
     results = []
@@ -162,44 +182,57 @@ def bench(
     cols = [m.upper() for m in shown] + [f"paper {m.upper()}" for m in shown]
     for col in ("scale", "method", *(["LR"] if jpeg else []), *cols):
         table.add_column(col, justify="right" if col not in ("method", "LR") else "left")
+    nets: dict[Path, object] = {}
+
+    def net_for(s: int, q: int | None) -> tuple[Path, object]:
+        """The weights for scale ``s`` and LR JPEG quality ``q`` (``auto``: what upscale
+        would pick for such an input) and their backend, loaded once."""
+        path = fetch_weights(weights, debug) if weights else weights_for_quality(s, q, model, dev)
+        if path not in nets:
+            nets[path] = pick_backend(backend, load_model(path, dev), dev)
+        return path, nets[path]
+
     for s in scale:
         for m in (m.value for m in method):
-            mdl = None
-            if m == "dsrn":
-                try:
-                    path = fetch_weights(weights, debug) if weights else resolve(s, model, dev)
-                    mdl = pick_backend(backend, load_model(path, dev), dev)
-                except WeightsError as e:
-                    console.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False)
-                    raise typer.Exit(1) from None
-                except BackendError as e:
-                    console.print(f"[red]error:[/] {escape(str(e))}")
-                    raise typer.Exit(2) from None
-            label = m
-            if mdl is not None:
-                label = (f"dsrn ({Path(path).stem.removeprefix('dsrn_')}, {mdl.name}"
-                         f"{', ensemble' * ensemble})")
             for q in [None, *jpeg]:
+                mdl, label, used = None, m, None
+                if m == "dsrn":
+                    try:
+                        used, mdl = net_for(s, q)
+                    except WeightsError as e:
+                        console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True,
+                                      highlight=False)
+                        raise typer.Exit(1) from None
+                    except BackendError as e:
+                        console.print(f"[red]error:[/] {escape(str(e))}")
+                        raise typer.Exit(2) from None
+                    label = (f"dsrn ({Path(used).stem.removeprefix('dsrn_')}, {mdl.name}"
+                             f"{', ensemble' * ensemble})")
                 try:
                     with console.status(f"{name} x{s} {m}" + (f" JPEG q{q}" if q else "")):
                         r = evaluate(paths, s, m, mdl, dev, metrics=shown, ensemble=ensemble,
                                      jpeg=q)
                 except ValueError as e:  # e.g. an image too small for IFC's pyramid
-                    console.print(f"[red]error:[/] {e}")
+                    console.print(f"[red]error:[/] {escape(str(e))}")
                     raise typer.Exit(1) from None
                 r["dataset"] = name
+                r["weights"] = Path(used).name if used else None
                 results.append(r)
                 pub = (published(name, s, m, shown) if q is None else None) or (None,) * len(shown)
                 lr_col = ["clean" if q is None else f"JPEG q{q}"] if jpeg else []
                 table.add_row(f"x{s}", label, *lr_col,
                               *[_fmt(r[k], digits[k][0]) for k in shown],
                               *[_fmt(v, digits[k][1]) for k, v in zip(shown, pub, strict=True)])
-    protocol = PROTOCOL + (JPEG_PROTOCOL if jpeg else "")
+    text = protocol(shown, bool(jpeg))
     out.print(table)
-    out.print(f"[dim]protocol: {protocol}[/]")
+    out.print(f"[dim]protocol: {escape(text)}[/]")
+    if jpeg and model in (None, "auto") and not weights and "dsrn" in [m.value for m in method]:
+        out.print(f"[dim]dsrn rows: the weights --model auto picks for such an input "
+                  f"(the -jpeg ones for JPEG quality <= {JPEG_AUTO_MAX_QUALITY}); "
+                  "--model lite forces one.[/]")
     if json_path:
-        keys = ("dataset", "scale", "method", "ensemble", "jpeg", *shown, "images")
-        doc = {"protocol": protocol, "results": [{k: r[k] for k in keys} for r in results]}
+        keys = ("dataset", "scale", "method", "weights", "ensemble", "jpeg", *shown, "images")
+        doc = {"protocol": text, "results": [{k: r[k] for k in keys} for r in results]}
         json_path.write_text(json.dumps(doc, indent=1))
 
 
