@@ -14,12 +14,9 @@ from . import __version__
 from .options import (
     ENSEMBLE_HELP,
     BackendName,
-    ConfigName,
     Device,
-    Loss,
     Method,
     ModelName,
-    Optimizer,
     examples,
 )
 
@@ -236,62 +233,6 @@ def bench(
         json_path.write_text(json.dumps(doc, indent=1))
 
 
-@app.command(epilog=examples(
-    "dsrn train -s 2 --data ../shared/data/train/T91 ../shared/data/train/BSD200 "
-    "--out runs/x2 --minutes 60 --val ../shared/data/test/Set5",
-    "dsrn train -s 2 --data T91 --out runs/x2 --minutes 60 --resume   # continue that run",
-    "dsrn train -s 4 --data T91 --out runs/x4 --steps 20000 --init runs/x2/last.safetensors",
-))
-def train(
-    scale: int = typer.Option(..., "--scale", "-s", help="2, 3 or 4."),
-    data: list[Path] = typer.Option(..., "--data", help="Folders of HR training images."),
-    out_dir: Path = typer.Option(..., "--out", help="Run folder (checkpoint, log, weights)."),
-    config: ConfigName = typer.Option("lite", "--config", help="Model size."),
-    minutes: float | None = typer.Option(None, "--minutes", help="Schedule length in minutes."),
-    steps: int | None = typer.Option(None, "--steps", help="... or in steps."),
-    stop_after: float | None = typer.Option(None, "--stop-after",
-                                            help="End this invocation after M minutes."),
-    init: Path | None = typer.Option(None, "--init", help="Start from these weights."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
-    val: Path | None = typer.Option(None, "--val", help="Validation folder of HR images."),
-    device: Device = typer.Option("auto", "--device"),
-    optimizer: Optimizer = typer.Option("adam", "--optimizer",
-                                        help="adam (cosine) or sgd (the paper's)."),
-    loss: Loss = typer.Option("l1", "--loss", help="l1, or mse (the paper's)."),
-    lr: float | None = typer.Option(None, "--lr"),
-    batch: int = typer.Option(16, "--batch"),
-    patch: int = typer.Option(128, "--patch", help="HR patch side."),
-    unroll: int | None = typer.Option(None, "--unroll", help="T (default: the config's)."),
-    val_every: int = typer.Option(500, "--val-every"),
-    seed: int = typer.Option(0, "--seed"),
-    jpeg: str | None = typer.Option(None, "--jpeg", help="QMIN-QMAX: JPEG-compress LR patches "
-                                    "at a random quality in this range."),
-    jpeg_clean_share: float = typer.Option(0.2, "--jpeg-clean-share", min=0.0, max=1.0,
-                                           help="With --jpeg: share of patches left clean."),
-) -> None:
-    """Train DSRN on folders of HR images (resumable; runs under torchrun too)."""
-    from .train import TrainArgs
-    from .train import train as run
-
-    if (minutes is None) == (steps is None):
-        raise typer.BadParameter("give exactly one of --minutes or --steps")
-    if jpeg:
-        from .trainset import parse_jpeg_range
-
-        try:
-            parse_jpeg_range(jpeg)
-        except ValueError as e:
-            raise typer.BadParameter(str(e), param_hint="--jpeg") from None
-    args = TrainArgs(scale=scale, data=[str(d) for d in data], out=str(out_dir), config=config,
-                     steps_t=unroll, minutes=minutes, steps=steps, stop_after=stop_after,
-                     init=str(init) if init else None, resume=resume,
-                     val=str(val) if val else None, device=device, optimizer=optimizer,
-                     loss=loss, lr=lr, batch=batch, patch=patch, val_every=val_every, seed=seed,
-                     jpeg=jpeg, jpeg_clean_share=jpeg_clean_share)
-    run(args, log=console.print)
-    console.print(f"weights: {out_dir / 'last.safetensors'}")
-
-
 @app.command()
 def export(
     scale: int = typer.Option(..., "--scale", "-s", help="2, 3 or 4."),
@@ -337,7 +278,21 @@ def _register_upscale() -> None:
     ))(upscale_command)
 
 
+def _register_train() -> None:
+    from .cli_train import train_command
+
+    app.command("train", epilog=examples(
+        "dsrn train -s 2 --data ../shared/data/train/T91 ../shared/data/train/BSD200 "
+        "--out runs/x2 --minutes 60 --val set5",
+        "dsrn train -s 2 --data ../shared/data/train/T91 --out runs/x2 --minutes 60 --resume"
+        "   # continue that run",
+        "dsrn train -s 4 --data ../shared/data/train/T91 --out runs/x4 --steps 20000 "
+        "--init runs/x2/last.safetensors --val ../shared/data/test/Set5",
+    ))(train_command)
+
+
 _register_upscale()
+_register_train()
 
 
 def expand_multi(argv: list[str], option: str = "--data") -> list[str]:
