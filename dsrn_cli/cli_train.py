@@ -8,6 +8,7 @@ checkpoint was written: ``--resume`` continues).
 
 from __future__ import annotations
 
+import os
 import traceback
 from pathlib import Path
 from typing import Annotated
@@ -141,12 +142,13 @@ def train_command(
                               f"({', '.join(BENCHMARKS)})")
     args.val = str(found[1]) if found else None
     try:
-        check_inputs(args)  # everything but a --val that needs a download
+        first = os.environ.get("RANK", "0") == "0"  # under torchrun: rank 0 checks --out
+        check_inputs(args, check_out=first)  # everything but a --val that needs a download
         if val and found is None:
             with console.status(f"fetching {val} from the Hugging Face Hub (once)"):
                 args.val = str(resolve_dataset(val, progress=False, debug=debug,
                                                option="dsrn train ... --val")[1])
-            check_inputs(args)
+            check_inputs(args, check_out=first)
     except TrainInputError as e:
         raise _usage(console, str(e)) from None
     except DatasetError as e:

@@ -83,14 +83,15 @@ def existing_run(out: Path) -> list[str]:
     return [n for n in RUN_FILES if (Path(out) / n).exists()]
 
 
-def check_inputs(a: TrainArgs) -> None:
+def check_inputs(a: TrainArgs, check_out: bool = True) -> None:
     """Check every input of ``a`` before any work or any file is written.
 
     Raises :class:`TrainInputError` (one line) for: a schedule or option out of range, a
     ``--data`` entry that is not a folder of images (a training-set name such as T91 gets
     a hint: they are not downloaded), no training image large enough for the patch, a
     ``--val`` folder without images, an ``--init`` file that is missing, or an ``out``
-    folder holding an earlier run without ``resume`` or ``overwrite``.
+    folder holding an earlier run without ``resume`` or ``overwrite`` (unless not
+    ``check_out``: under torchrun only rank 0 looks, before it writes there itself).
     """
     if a.scale not in (2, 3, 4):
         raise TrainInputError(f"--scale must be 2, 3 or 4, not {a.scale}")
@@ -136,7 +137,7 @@ def check_inputs(a: TrainArgs) -> None:
             raise TrainInputError(f"--val {a.val}: {small[0]} is too small for x{a.scale}")
     if a.init and not a.resume and not Path(a.init).is_file():
         raise TrainInputError(f"--init {a.init}: no such file")
-    found = existing_run(Path(a.out))
+    found = existing_run(Path(a.out)) if check_out else []
     if found and not (a.resume or a.overwrite):
         raise TrainInputError(
             f"{a.out} already holds a run ({', '.join(found)}): --resume continues it, "
@@ -194,9 +195,9 @@ def train(
     "val_psnr" (dB of the last validation; None before it)}`` at most every half second.
     Ctrl-C (KeyboardInterrupt) writes a checkpoint, then propagates: ``resume`` continues.
     """
-    check_inputs(a)
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     rank = int(os.environ.get("RANK", 0))
+    check_inputs(a, check_out=rank == 0)
     device = pick_device(a.device)
     if distributed:
         if device.type == "cuda":
