@@ -147,8 +147,11 @@ def check_inputs(a: TrainArgs, check_out: bool = True) -> None:
 
 def _lr_side(path: Path, scale: int) -> int:
     """The shorter side of an image's LR version at ``scale``, from its header only."""
-    with Image.open(path) as im:
-        return min(im.size) // scale
+    try:
+        with Image.open(path) as im:
+            return min(im.size) // scale
+    except OSError as e:  # PIL's UnidentifiedImageError too
+        raise TrainInputError(f"{path}: not a readable image ({e})") from None
 
 
 def learning_rate(a: TrainArgs, progress: float) -> float:

@@ -201,6 +201,11 @@ def test_cli_val_without_images_is_refused_up_front(data, tmp_path):
     res = _cli("train", "-s", "2", "--data", str(data), "--out", str(tmp_path / "run"),
                "--steps", "2", "--patch", "32", "--val", str(tmp_path / "nowhere"))
     assert res.exit_code == 2 and "no such folder" in res.output
+    (tmp_path / "val" / "broken.png").write_bytes(b"not a png")
+    res = _cli("train", "-s", "2", "--data", str(data), "--out", str(tmp_path / "run"),
+               "--steps", "2", "--patch", "32", "--val", str(tmp_path / "val"))
+    assert res.exit_code == 2 and "broken.png: not a readable image" in res.output
+    assert res.output.count("\n") == 1 and not (tmp_path / "run").exists()
 
 
 def test_cli_existing_run_needs_resume_or_overwrite(data, tmp_path):
