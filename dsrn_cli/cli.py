@@ -72,7 +72,7 @@ def models(
     table = Table(title=f"bundled weights ({weights_dir()})", box=None,
                   padding=(0, 1), pad_edge=False,
                   caption=f"auto: used without --model on this machine ({dev.type}); "
-                          f"the -jpeg files only for JPEG inputs of quality <= "
+                          f"JPEG: used instead for JPEG inputs of quality <= "
                           f"{JPEG_AUTO_MAX_QUALITY} (estimated from the file's tables). "
                           "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it.")
     cols = ["model", "scale", "params", "size", "sha256", "Set5 / Set14"]
@@ -90,9 +90,8 @@ def models(
         if ens:
             cells.append(_pair(r["set5_psnr_ensemble"], r["set14_psnr_ensemble"]))
         auto = "auto" if r["auto"] else ""
-        if r["name"].endswith("-jpeg"):  # its role: only low-quality JPEG inputs
-            jpeg_role = f"JPEG q<={JPEG_AUTO_MAX_QUALITY}"
-            auto = f"auto ({jpeg_role})" if r["auto_jpeg"] else jpeg_role
+        if r["auto_jpeg"]:  # its role, in the caption: low-quality JPEGs only
+            auto = "JPEG"
         table.add_row(*cells, auto)
     out.print(table)
 

@@ -253,7 +253,7 @@ def resolve_dataset(
     why = None if offline else hub_unreachable()
     if why is not None:
         raise DatasetError(
-            f"cannot download {name}: the Hugging Face Hub is unreachable ({why}); {hint}"
+            f"could not download {name}: the Hugging Face Hub is unreachable ({why}); {hint}"
         )
     try:
         with quiet_hub(debug):
@@ -261,7 +261,7 @@ def resolve_dataset(
     except Exception as exc:  # HTTP, auth, disk...: all mean "use a local folder"
         if offline:
             raise DatasetError(
-                f"cannot download {name}: HF_HUB_OFFLINE is set and it is not cached; {hint}"
+                f"could not download {name}: HF_HUB_OFFLINE is set and it is not cached; {hint}"
             ) from exc
         raise DatasetError(f"could not download {name} ({_one_line(exc)}); {hint}") from exc
     try:

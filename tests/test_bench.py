@@ -143,5 +143,5 @@ def test_bench_offline_name_is_one_whole_line(tmp_path, monkeypatch):
     assert res.exit_code == 1
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.output
-    assert lines[0].startswith("error: cannot download Set5")
+    assert lines[0].startswith("error: could not download Set5")
     assert lines[0].endswith("e.g. dsrn bench --dataset ../shared/data/test/Set5")

@@ -130,7 +130,7 @@ def test_offline_with_empty_cache_says_to_pass_a_folder() -> None:
     msg = str(info.value)
     assert "\n" not in msg
     assert "AssertionError" not in msg  # the no-network guard was never tripped
-    assert "cannot download Set14: HF_HUB_OFFLINE is set" in msg
+    assert "could not download Set14: HF_HUB_OFFLINE is set" in msg
     assert "pass a local folder" in msg
     assert msg.endswith("e.g. dsrn bench --dataset ../shared/data/test/Set14")
     assert "..." not in msg.replace("../", "")  # the whole message, never cut
@@ -160,7 +160,7 @@ def test_unreachable_hub_fails_after_one_try_with_the_whole_message(
     msg = str(info.value)
     assert len(attempts) == 1 and slept == []
     assert "\n" not in msg
-    assert "cannot download Set5: the Hugging Face Hub is unreachable" in msg
+    assert "could not download Set5: the Hugging Face Hub is unreachable" in msg
     assert msg.endswith("e.g. dsrn train ... --val ../shared/data/test/Set5")
 
 

@@ -185,7 +185,7 @@ def test_cli_val_benchmark_name_offline_is_one_line(data, tmp_path, monkeypatch)
     res = _cli("train", "-s", "2", "--data", str(data), "--out", str(tmp_path / "run"),
                "--steps", "2", "--patch", "32", "--val", "Set5")
     assert res.exit_code == 1, res.output
-    assert res.output.count("\n") == 1 and "cannot download Set5" in res.output
+    assert res.output.count("\n") == 1 and "could not download Set5" in res.output
     assert "--val ../shared/data/test/Set5" in res.output
     assert not (tmp_path / "run").exists()
 
