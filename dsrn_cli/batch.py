@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -138,6 +139,8 @@ class Tally:
         if exists:  # why, once for the batch rather than once per file
             lines.append(f"{exists} skipped: output exists — use --overwrite")
         lines += self.walk_lines()
+        if used := self.weights_line():
+            lines.append(used)
         return "\n".join(lines)
 
     def output_lines(self) -> list[str]:
@@ -159,6 +162,15 @@ class Tally:
             if len(chains) <= 3:
                 break
         return [f"{n} file{'s' * (n > 1)}: {text}" for text, n in chains.items()]
+
+    def weights_line(self) -> str:
+        """Which weights the done files used, most used first (``--model auto`` picks per
+        input), e.g. ``weights: dsrn_lite_x2 (3 files), dsrn_lite-jpeg_x2 (1 file)``;
+        empty when no done record names its weights."""
+        used = Counter(Path(r["weights"]).stem for r in self.records
+                       if r["status"] == "done" and r.get("weights"))
+        parts = [f"{name} ({n} file{'s' * (n != 1)})" for name, n in used.most_common()]
+        return "weights: " + ", ".join(parts) if parts else ""
 
     def walk_lines(self) -> list[str]:
         lines = []

@@ -24,12 +24,12 @@ from .model import DSRN
 from .resize import imresize, modcrop
 from .tiling import upscale_luma
 
-PROTOCOL = (
-    "HR mod-cropped to the scale; LR = MATLAB imresize bicubic (antialiased, uint8 per "
-    "pass); PSNR/SSIM on the BT.601 luma (MATLAB rgb2ycbcr, uint8) with `scale` pixels "
-    "shaved from each border; peak 255; SSIM 11x11 Gaussian, sigma 1.5; IFC as MATLAB "
-    "ifcvec (Sheikh et al. 2005) on the same shaved luma, HR as reference"
-)
+# The protocol's sentence per metric, for a footer that names only the metrics measured.
+_METRIC_PROTOCOL = {
+    "psnr": "peak 255",
+    "ssim": "SSIM 11x11 Gaussian, sigma 1.5",
+    "ifc": "IFC as MATLAB ifcvec (Sheikh et al. 2005) on the same shaved luma, HR as reference",
+}
 JPEG_PROTOCOL = (
     "; rows with a JPEG quality Q: the LR image saved as a colour JPEG at Q by Pillow "
     "(4:2:0 subsampling), decoded, then upscaled; scored against the clean HR"
@@ -37,6 +37,22 @@ JPEG_PROTOCOL = (
 
 # The metrics ``evaluate`` can compute, in table order.
 METRICS = ("psnr", "ssim", "ifc")
+
+
+def protocol(metrics: tuple[str, ...] = METRICS, jpeg: bool = False) -> str:
+    """The evaluation protocol in one paragraph, naming only ``metrics`` (spec section 4);
+    with ``jpeg``, how the JPEG rows' LR images are made."""
+    names = "/".join(m.upper() for m in ("psnr", "ssim") if m in metrics) or "IFC"
+    text = (
+        "HR mod-cropped to the scale; LR = MATLAB imresize bicubic (antialiased, uint8 per "
+        f"pass); {names} on the BT.601 luma (MATLAB rgb2ycbcr, uint8) with `scale` pixels "
+        "shaved from each border; "
+        + "; ".join(_METRIC_PROTOCOL[m] for m in METRICS if m in metrics)
+    )
+    return text + (JPEG_PROTOCOL if jpeg else "")
+
+
+PROTOCOL = protocol()  # all three metrics, clean LR
 
 # Dataset names accepted on the command line -> the names of the paper's Table 1.
 TABLE_NAMES = {"set5": "Set5", "set14": "Set14", "b100": "B100", "bsd100": "B100",

@@ -14,15 +14,11 @@ from . import __version__
 from .options import (
     ENSEMBLE_HELP,
     BackendName,
-    ConfigName,
     Device,
-    Loss,
     Method,
     ModelName,
-    Optimizer,
     PlainFlagsGroup,
     Precision,
-    TrainPrecision,
     examples,
 )
 
@@ -89,7 +85,7 @@ def models(
     """The bundled weights: size, checksum, Set5/Set14 PSNR, and which one auto picks here."""
     from .device import device_type
     from .precision import resolve_precision
-    from .weights import describe, weights_dir
+    from .weights import JPEG_AUTO_MAX_QUALITY, describe, weights_dir
 
     dev = device_type("auto")
     rows = describe(device=dev)
@@ -105,7 +101,9 @@ def models(
     ens = any(r["set5_psnr_ensemble"] or r["set14_psnr_ensemble"] for r in rows)
     table = Table(title=f"bundled weights ({weights_dir()})", box=None,
                   padding=(0, 1), pad_edge=False,
-                  caption=f"auto: used without --model on this machine ({dev}). "
+                  caption=f"auto: used without --model on this machine ({dev}); "
+                          f"JPEG: used instead for JPEG inputs of quality <= "
+                          f"{JPEG_AUTO_MAX_QUALITY} (estimated from the file's tables). "
                           "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it (fp32). "
                           + _precision_note(rows))
     per_row = len({r["precision"] for r in rows}) > 1
@@ -125,7 +123,10 @@ def models(
             cells.append(_pair(r["set5_psnr_ensemble"], r["set14_psnr_ensemble"]))
         if per_row:
             cells.append(r["precision"])
-        table.add_row(*cells, "auto" if r["auto"] else "")
+        auto = "auto" if r["auto"] else ""
+        if r["auto_jpeg"]:  # its role, in the caption: low-quality JPEGs only
+            auto = "JPEG"
+        table.add_row(*cells, auto)
     out.print(table)
 
 
@@ -163,7 +164,8 @@ def bench(
                                      "leave it out when time matters."),
     jpeg: list[int] = typer.Option([], "--jpeg", min=1, max=100,
                                    help="Also score with the LR saved as JPEG at this quality "
-                                        "(repeatable)."),
+                                        "(repeatable); without --model, dsrn uses the weights "
+                                        "auto picks for such a JPEG."),
     debug: bool = typer.Option(False, "--debug", help="Show the download library's log."),
 ) -> None:
     """PSNR/SSIM/IFC on a benchmark, beside the paper's Table 1."""
@@ -174,11 +176,17 @@ def bench(
         resolve_precision,
         with_precision,
     )
-    from .bench import JPEG_PROTOCOL, METRICS, PROTOCOL, evaluate, published
-    from .datasets import DatasetError, resolve_dataset
+    from .bench import METRICS, evaluate, protocol, published
+    from .datasets import DatasetError, cache_dir, cached_dataset, resolve_dataset
     from .device import pick_device
     from .imageio import list_images
-    from .weights import WeightsError, fetch_weights, load_model, resolve
+    from .weights import (
+        JPEG_AUTO_MAX_QUALITY,
+        WeightsError,
+        fetch_weights,
+        load_model,
+        weights_for_quality,
+    )
 
     for s in scale:
         if s not in (2, 3, 4):
@@ -190,16 +198,23 @@ def bench(
                                      param_hint="--metrics")
     if not wanted:
         raise typer.BadParameter("name at least one of psnr, ssim, ifc", param_hint="--metrics")
+    if model not in (None, "auto") and weights:
+        raise typer.BadParameter("give --model or --weights, not both")
     shown = tuple(m for m in METRICS if m in wanted)
     digits = {"psnr": (2, 2), "ssim": (4, 3), "ifc": (3, 3)}  # ours, the paper's
     try:
-        name, folder = resolve_dataset(dataset, debug=debug)
+        if cached_dataset(dataset) is None:  # a download: say so while it runs
+            with console.status(f"fetching {dataset} from the Hugging Face Hub (once; cached "
+                                f"in {cache_dir() / 'datasets'})"):
+                name, folder = resolve_dataset(dataset, progress=False, debug=debug)
+        else:
+            name, folder = resolve_dataset(dataset, debug=debug)
     except DatasetError as e:
-        console.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False)
+        console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
     paths = list_images(folder)[:limit]
     if not paths:
-        console.print(f"[red]error:[/] no images in {folder}")
+        console.print(f"[red]error:[/] no images in {escape(str(folder))}", soft_wrap=True)
         raise typer.Exit(1)
     dev = pick_device(device)
     results = []
@@ -207,109 +222,62 @@ def bench(
     cols = [m.upper() for m in shown] + [f"paper {m.upper()}" for m in shown]
     for col in ("scale", "method", *(["LR"] if jpeg else []), *cols):
         table.add_column(col, justify="right" if col not in ("method", "LR") else "left")
+    nets: dict[Path, object] = {}
+
+    def net_for(s: int, q: int | None) -> tuple[Path, object]:
+        """The weights for scale ``s`` and LR JPEG quality ``q`` (``auto``: what upscale
+        would pick for such an input) and their backend, loaded once."""
+        path = fetch_weights(weights, debug) if weights else weights_for_quality(s, q, model, dev)
+        if path not in nets:
+            be = pick_backend(backend, load_model(path, dev), dev)
+            if not precision_allowed(precision, be.name, dev):
+                raise BackendError(f"--precision {precision} needs a CUDA GPU, or "
+                                   "bf16 with the openvino backend on a CPU")
+            nets[path] = with_precision(be, resolve_precision(precision, be.name, dev))
+        return path, nets[path]
+
     for s in scale:
         for m in (m.value for m in method):
-            mdl = None
-            if m == "dsrn":
-                try:
-                    path = fetch_weights(weights, debug) if weights else resolve(s, model, dev)
-                    mdl = pick_backend(backend, load_model(path, dev), dev)
-                    if not precision_allowed(precision, mdl.name, dev):
-                        raise BackendError(f"--precision {precision} needs a CUDA GPU, or "
-                                           "bf16 with the openvino backend on a CPU")
-                    mdl = with_precision(mdl, resolve_precision(precision, mdl.name, dev))
-                except WeightsError as e:
-                    console.print(f"[red]error:[/] {e}", soft_wrap=True, highlight=False)
-                    raise typer.Exit(1) from None
-                except BackendError as e:
-                    console.print(f"[red]error:[/] {escape(str(e))}")
-                    raise typer.Exit(2) from None
-            label = m
-            if mdl is not None:
-                label = (f"dsrn ({Path(path).stem.removeprefix('dsrn_')}, {mdl.name}"
-                         f"{', ensemble' * ensemble})")
             for q in [None, *jpeg]:
+                mdl, label, used = None, m, None
+                if m == "dsrn":
+                    try:
+                        used, mdl = net_for(s, q)
+                    except WeightsError as e:
+                        console.print(f"[red]error:[/] {escape(str(e))}", soft_wrap=True,
+                                      highlight=False)
+                        raise typer.Exit(1) from None
+                    except BackendError as e:
+                        console.print(f"[red]error:[/] {escape(str(e))}")
+                        raise typer.Exit(2) from None
+                    label = (f"dsrn ({Path(used).stem.removeprefix('dsrn_')}, {mdl.name}"
+                             f"{', ensemble' * ensemble})")
                 try:
                     with console.status(f"{name} x{s} {m}" + (f" JPEG q{q}" if q else "")):
                         r = evaluate(paths, s, m, mdl, dev, metrics=shown, ensemble=ensemble,
                                      jpeg=q)
                 except ValueError as e:  # e.g. an image too small for IFC's pyramid
-                    console.print(f"[red]error:[/] {e}")
+                    console.print(f"[red]error:[/] {escape(str(e))}")
                     raise typer.Exit(1) from None
                 r["dataset"] = name
+                r["weights"] = Path(used).name if used else None
                 results.append(r)
                 pub = (published(name, s, m, shown) if q is None else None) or (None,) * len(shown)
                 lr_col = ["clean" if q is None else f"JPEG q{q}"] if jpeg else []
                 table.add_row(f"x{s}", label, *lr_col,
                               *[_fmt(r[k], digits[k][0]) for k in shown],
                               *[_fmt(v, digits[k][1]) for k, v in zip(shown, pub, strict=True)])
-    protocol = PROTOCOL + (JPEG_PROTOCOL if jpeg else "")
+    text = protocol(shown, bool(jpeg))
     out.print(table)
-    out.print(f"[dim]protocol: {protocol}[/]")
+    out.print(f"[dim]protocol: {escape(text)}[/]")
+    if jpeg and model in (None, "auto") and not weights and "dsrn" in [m.value for m in method]:
+        out.print(f"[dim]dsrn rows: the weights --model auto picks for such an input "
+                  f"(the -jpeg ones for JPEG quality <= {JPEG_AUTO_MAX_QUALITY}); "
+                  "--model lite forces one.[/]")
     if json_path:
-        keys = ("dataset", "scale", "method", "ensemble", "jpeg", *shown, "images")
-        doc = {"protocol": protocol, "results": [{k: r[k] for k in keys} for r in results]}
+        keys = ("dataset", "scale", "method", "weights", "ensemble", "jpeg", *shown, "images")
+        doc = {"protocol": text, "results": [{k: r[k] for k in keys} for r in results]}
         json_path.write_text(json.dumps(doc, indent=1))
-
-
-@app.command(epilog=examples(
-    "dsrn train -s 2 --data ../shared/data/train/T91 ../shared/data/train/BSD200 "
-    "--out runs/x2 --minutes 60 --val ../shared/data/test/Set5",
-    "dsrn train -s 2 --data T91 --out runs/x2 --minutes 60 --resume   # continue that run",
-    "dsrn train -s 4 --data T91 --out runs/x4 --steps 20000 --init runs/x2/last.safetensors",
-))
-def train(
-    scale: int = typer.Option(..., "--scale", "-s", help="2, 3 or 4."),
-    data: list[Path] = typer.Option(..., "--data", help="Folders of HR training images."),
-    out_dir: Path = typer.Option(..., "--out", help="Run folder (checkpoint, log, weights)."),
-    config: ConfigName = typer.Option("lite", "--config", help="Model size."),
-    minutes: float | None = typer.Option(None, "--minutes", help="Schedule length in minutes."),
-    steps: int | None = typer.Option(None, "--steps", help="... or in steps."),
-    stop_after: float | None = typer.Option(None, "--stop-after",
-                                            help="End this invocation after M minutes."),
-    init: Path | None = typer.Option(None, "--init", help="Start from these weights."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
-    val: Path | None = typer.Option(None, "--val", help="Validation folder of HR images."),
-    device: Device = typer.Option("auto", "--device"),
-    optimizer: Optimizer = typer.Option("adam", "--optimizer",
-                                        help="adam (cosine) or sgd (the paper's)."),
-    loss: Loss = typer.Option("l1", "--loss", help="l1, or mse (the paper's)."),
-    lr: float | None = typer.Option(None, "--lr"),
-    batch: int = typer.Option(16, "--batch"),
-    patch: int = typer.Option(128, "--patch", help="HR patch side."),
-    unroll: int | None = typer.Option(None, "--unroll", help="T (default: the config's)."),
-    val_every: int = typer.Option(500, "--val-every"),
-    seed: int = typer.Option(0, "--seed"),
-    jpeg: str | None = typer.Option(None, "--jpeg", help="QMIN-QMAX: JPEG-compress LR patches "
-                                    "at a random quality in this range."),
-    jpeg_clean_share: float = typer.Option(0.2, "--jpeg-clean-share", min=0.0, max=1.0,
-                                           help="With --jpeg: share of patches left clean."),
-    precision: TrainPrecision = typer.Option("auto", "--precision",
-                                             help="Forward pass under bf16 autocast (f32 "
-                                                  "weights): auto = on CUDA and on CPUs "
-                                                  "with AMX."),
-) -> None:
-    """Train DSRN on folders of HR images (resumable; runs under torchrun too)."""
-    from .train import TrainArgs
-    from .train import run_training as run
-
-    if (minutes is None) == (steps is None):
-        raise typer.BadParameter("give exactly one of --minutes or --steps")
-    if jpeg:
-        from .trainset import parse_jpeg_range
-
-        try:
-            parse_jpeg_range(jpeg)
-        except ValueError as e:
-            raise typer.BadParameter(str(e), param_hint="--jpeg") from None
-    args = TrainArgs(scale=scale, data=[str(d) for d in data], out=str(out_dir), config=config,
-                     steps_t=unroll, minutes=minutes, steps=steps, stop_after=stop_after,
-                     init=str(init) if init else None, resume=resume,
-                     val=str(val) if val else None, device=device, optimizer=optimizer,
-                     loss=loss, lr=lr, batch=batch, patch=patch, val_every=val_every, seed=seed,
-                     jpeg=jpeg, jpeg_clean_share=jpeg_clean_share, precision=precision)
-    run(args, log=console.print)
-    console.print(f"weights: {out_dir / 'last.safetensors'}")
 
 
 @app.command(epilog=examples(
@@ -349,6 +317,22 @@ def export(
         console.print(f"[red]error:[/] {escape(str(e))}")
         raise typer.Exit(2) from None
     console.print(f"wrote {output} (x{scale}, {Path(path).name}); {RECIPE}")
+
+
+def _register_train() -> None:
+    from .cli_train import train_command
+
+    app.command("train", epilog=examples(
+        "dsrn train -s 2 --data ../shared/data/train/T91 ../shared/data/train/BSD200 "
+        "--out runs/x2 --minutes 60 --val set5",
+        "dsrn train -s 2 --data ../shared/data/train/T91 --out runs/x2 --minutes 60 --resume"
+        "   # continue that run",
+        "dsrn train -s 4 --data ../shared/data/train/T91 --out runs/x4 --steps 20000 "
+        "--init runs/x2/last.safetensors --val ../shared/data/test/Set5",
+    ))(train_command)
+
+
+_register_train()
 
 
 def expand_multi(argv: list[str], option: str = "--data") -> list[str]:

@@ -73,8 +73,9 @@ def _one_line(exc: BaseException) -> str:
     """A short single-line reason for ``exc``; Hub errors can span many lines."""
     lines = str(exc).strip().splitlines()
     text = lines[0].strip() if lines else ""
-    if len(text) > 160:
-        text = text[:157] + "..."
+    if len(text) > 160:  # the first sentence only: never a message cut mid-sentence
+        first = text.split(". ")[0].rstrip(".")
+        text = first if len(first) <= 160 else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -164,6 +165,28 @@ def safe_extract_images(tar_path: Path, dest: Path) -> int:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+# How long the Hub may take to answer one probe before we call it unreachable (seconds).
+# huggingface_hub retries a failed connection five times (1 + 2 + 4 + 8 + 8 s of sleep), so
+# without this probe an offline ``dsrn bench --dataset set5`` sat silent for ~25 s.
+PROBE_TIMEOUT_S = 4.0
+
+
+def hub_unreachable(timeout: float = PROBE_TIMEOUT_S) -> str | None:
+    """None if the Hugging Face Hub answers one request within ``timeout`` seconds, else why not.
+
+    One HEAD request through huggingface_hub's own HTTP client (so ``HF_ENDPOINT`` and proxy
+    settings apply), no retries. Any HTTP status counts as reachable.
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=timeout)
+    except Exception as exc:  # DNS, refused, timeout, TLS, proxy: all mean "not reachable"
+        return _one_line(exc)
+    return None
+
+
 def _download(name: str, progress: bool) -> Path:
     """Fetch ``<name>_HR.tar.gz`` at its pinned revision into the Hub cache under ours."""
     kwargs: dict[str, object] = {}
@@ -181,13 +204,39 @@ def _download(name: str, progress: bool) -> Path:
     return Path(path)
 
 
-def resolve_dataset(
-    name_or_dir: str, progress: bool = True, debug: bool = False
-) -> tuple[str, Path]:
-    """Turn ``--dataset`` into (display name, folder of HR images), downloading if needed."""
+def local_hint(name: str, option: str = "dsrn bench --dataset") -> str:
+    """The sentence every download failure ends with: how to go on with a local folder."""
+    return (f"pass a local folder of {name}'s HR images instead, "
+            f"e.g. {option} ../shared/data/test/{name}")
+
+
+def cached_dataset(name_or_dir: str) -> tuple[str, Path] | None:
+    """``(display name, folder)`` if ``name_or_dir`` is a folder or an already cached benchmark,
+    else None (a download would be needed, or the name is unknown)."""
     path = Path(name_or_dir).expanduser()
     if path.is_dir():
         return folder_name(path), path
+    name = BENCHMARKS.get(name_or_dir.strip().lower())
+    if name is None:
+        return None
+    dest = cache_dir() / "datasets" / name
+    return (name, dest) if dest.is_dir() and list_images(dest) else None
+
+
+def resolve_dataset(
+    name_or_dir: str, progress: bool = True, debug: bool = False,
+    option: str = "dsrn bench --dataset",
+) -> tuple[str, Path]:
+    """Turn ``--dataset`` into (display name, folder of HR images), downloading if needed.
+
+    ``option`` is the command the error messages suggest a local folder to (e.g.
+    ``dsrn train ... --val``). Raises :class:`DatasetError` (one line, always ending with a
+    local-folder example) at once when ``HF_HUB_OFFLINE`` is set and the benchmark is not
+    cached, and within ``PROBE_TIMEOUT_S`` seconds when the Hub is unreachable.
+    """
+    found = cached_dataset(name_or_dir)
+    if found is not None:
+        return found
     key = name_or_dir.strip().lower()
     if key not in BENCHMARKS:
         known = ", ".join(BENCHMARKS)
@@ -196,16 +245,24 @@ def resolve_dataset(
     if name is None:
         raise DatasetError(
             f"{key} has no public download; pass a local folder of HR images instead: "
-            f"dsrn bench --dataset /path/to/Manga109"
+            f"{option} /path/to/Manga109"
         )
     dest = cache_dir() / "datasets" / name
-    if dest.is_dir() and list_images(dest):
-        return name, dest
-    hint = f"pass a local folder of HR images instead: dsrn bench --dataset /path/to/{name}"
+    hint = local_hint(name, option)
+    offline = _offline()  # then only the Hub's disk cache is looked at: no network at all
+    why = None if offline else hub_unreachable()
+    if why is not None:
+        raise DatasetError(
+            f"could not download {name}: the Hugging Face Hub is unreachable ({why}); {hint}"
+        )
     try:
         with quiet_hub(debug):
             tar_path = _download(name, progress)
-    except Exception as exc:  # offline, HTTP, auth, disk...: all mean "use a local folder"
+    except Exception as exc:  # HTTP, auth, disk...: all mean "use a local folder"
+        if offline:
+            raise DatasetError(
+                f"could not download {name}: HF_HUB_OFFLINE is set and it is not cached; {hint}"
+            ) from exc
         raise DatasetError(f"could not download {name} ({_one_line(exc)}); {hint}") from exc
     try:
         safe_extract_images(tar_path, dest)

@@ -14,11 +14,13 @@ import json
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.distributed as torch_dist
+from PIL import Image
 from torch import nn
 
 from .bench import evaluate
@@ -26,7 +28,13 @@ from .device import pick_device
 from .imageio import list_images
 from .model import DSRN, get_config
 from .precision import train_in_bf16
-from .trainset import PatchSampler, parse_jpeg_range, prepare_pairs
+from .trainset import (
+    AUG_FACTORS,
+    PatchSampler,
+    list_training_files,
+    parse_jpeg_range,
+    prepare_pairs,
+)
 from .weights import load_matching, save_weights
 
 
@@ -58,6 +66,94 @@ class TrainArgs:
     cache: str | None = None
     jpeg: str | None = None  # "QMIN-QMAX": JPEG-compress LR patches at a random quality
     jpeg_clean_share: float = 0.2  # ... except this share, left clean
+    overwrite: bool = False  # replace an earlier run's files in ``out`` (else refused)
+
+
+# The files a run writes into its folder; any of them means "a run is already there".
+RUN_FILES = ("ckpt.pt", "log.csv", "best.safetensors", "last.safetensors", "args.json")
+# Names of the standard training sets: not downloadable here, so they must be folders.
+TRAINING_SETS = {"t91": "T91", "bsd200": "BSD200", "general100": "General100",
+                 "div2k": "DIV2K", "bsd300": "BSD300", "bsd500": "BSD500"}
+
+
+class TrainInputError(ValueError):
+    """An input of a training run is unusable; the message is one user-facing line."""
+
+
+def existing_run(out: Path) -> list[str]:
+    """The run files (``RUN_FILES``) already in ``out``."""
+    return [n for n in RUN_FILES if (Path(out) / n).exists()]
+
+
+def check_inputs(a: TrainArgs, check_out: bool = True) -> None:
+    """Check every input of ``a`` before any work or any file is written.
+
+    Raises :class:`TrainInputError` (one line) for: a schedule or option out of range, a
+    ``--data`` entry that is not a folder of images (a training-set name such as T91 gets
+    a hint: they are not downloaded), no training image large enough for the patch, a
+    ``--val`` folder without images, an ``--init`` file that is missing, or an ``out``
+    folder holding an earlier run without ``resume`` or ``overwrite`` (unless not
+    ``check_out``: under torchrun only rank 0 looks, before it writes there itself).
+    """
+    if a.scale not in (2, 3, 4):
+        raise TrainInputError(f"--scale must be 2, 3 or 4, not {a.scale}")
+    if (a.minutes is None) == (a.steps is None):
+        raise TrainInputError("give exactly one of --minutes or --steps")
+    if (a.minutes is not None and not a.minutes > 0) or (a.steps is not None and a.steps < 1):
+        raise TrainInputError("--minutes / --steps must be positive")
+    for flag, value in (("--batch", a.batch), ("--val-every", a.val_every)):
+        if value < 1:
+            raise TrainInputError(f"{flag} must be at least 1, not {value}")
+    if a.lr is not None and not a.lr > 0:
+        raise TrainInputError(f"--lr must be positive, not {a.lr}")
+    if a.stop_after is not None and not a.stop_after > 0:
+        raise TrainInputError(f"--stop-after must be positive, not {a.stop_after}")
+    if a.jpeg:
+        try:
+            parse_jpeg_range(a.jpeg)
+        except ValueError as e:
+            raise TrainInputError(str(e)) from None
+    if not a.data:
+        raise TrainInputError("give at least one --data folder")
+    for d in a.data:
+        if not Path(d).is_dir():
+            name = TRAINING_SETS.get(Path(d).name.lower())
+            hint = (f"; dsrn does not download training sets: pass the folder of {name}'s HR "
+                    f"images, e.g. --data ../shared/data/train/{name}" if name else "")
+            raise TrainInputError(f"--data {d}: no such folder{hint}")
+        if not list_images(d):
+            raise TrainInputError(f"--data {d}: no images in this folder")
+    p = max(a.patch // a.scale, 8)
+    if not any(_lr_side(f, a.scale) >= p for f, _ in list_training_files(a.data)):
+        raise TrainInputError(
+            f"no training image is at least {p * a.scale} pixels on its shorter side "
+            f"(--patch {a.patch} at x{a.scale}); use a smaller --patch"
+        )
+    if a.val:
+        if not Path(a.val).is_dir():
+            raise TrainInputError(f"--val {a.val}: no such folder")
+        if not list_images(a.val):
+            raise TrainInputError(f"--val {a.val}: no images in this folder")
+        small = [f.name for f in list_images(a.val) if _lr_side(f, a.scale) < 8]
+        if small:
+            raise TrainInputError(f"--val {a.val}: {small[0]} is too small for x{a.scale}")
+    if a.init and not a.resume and not Path(a.init).is_file():
+        raise TrainInputError(f"--init {a.init}: no such file")
+    found = existing_run(Path(a.out)) if check_out else []
+    if found and not (a.resume or a.overwrite):
+        raise TrainInputError(
+            f"{a.out} already holds a run ({', '.join(found)}): --resume continues it, "
+            "--overwrite replaces it, or choose another --out"
+        )
+
+
+def _lr_side(path: Path, scale: int) -> int:
+    """The shorter side of an image's LR version at ``scale``, from its header only."""
+    try:
+        with Image.open(path) as im:
+            return min(im.size) // scale
+    except OSError as e:  # PIL's UnidentifiedImageError too
+        raise TrainInputError(f"{path}: not a readable image ({e})") from None
 
 
 def learning_rate(a: TrainArgs, progress: float) -> float:
@@ -85,12 +181,28 @@ def validate(model: nn.Module, val_dir: str | None, scale: int, device) -> tuple
     return r["psnr"], r["ssim"]
 
 
-def run_training(a: TrainArgs, log=print) -> DSRN:
-    """Run (or resume) one training run; exports ``last.safetensors`` into ``a.out``."""
-    if (a.minutes is None) == (a.steps is None):
-        raise ValueError("give exactly one of --minutes or --steps")
+def cache_size(folder: Path) -> int:
+    """Bytes of the prepared-pair files in a cache folder."""
+    return sum(f.stat().st_size for f in Path(folder).glob("*.npz"))
+
+
+def run_training(
+    a: TrainArgs, log: Callable[[str], object] = print,
+    on_progress: Callable[[dict], object] | None = None,
+) -> DSRN:
+    """Run (or resume) one training run; exports ``last.safetensors`` into ``a.out``.
+
+    Every input is checked first (:func:`check_inputs`, raises :class:`TrainInputError`).
+    ``log`` gets one line per validation and about the data cache; ``on_progress`` (rank 0
+    only) gets ``{"stage": "prepare", "done": i, "total": n}`` per prepared image, then
+    ``{"stage": "train", "step", "progress" (0..1 of the schedule), "elapsed" (s),
+    "loss" (mean training loss since the last report; None before the first),
+    "val_psnr" (dB of the last validation; None before it)}`` at most every half second.
+    Ctrl-C (KeyboardInterrupt) writes a checkpoint, then propagates: ``resume`` continues.
+    """
     distributed = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
     rank = int(os.environ.get("RANK", 0))
+    check_inputs(a, check_out=rank == 0)
     device = pick_device(a.device)
     if distributed:
         if device.type == "cuda":
@@ -99,6 +211,9 @@ def run_training(a: TrainArgs, log=print) -> DSRN:
         torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     main = rank == 0
     out = Path(a.out)
+    if main and a.overwrite and not a.resume:
+        for name in existing_run(out):
+            (out / name).unlink()
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(a.seed)
 
@@ -117,7 +232,17 @@ def run_training(a: TrainArgs, log=print) -> DSRN:
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     cache = Path(a.cache) if a.cache else out.parent / ".cache"
-    pairs = prepare_pairs(a.data, a.scale, cache)
+    if main:
+        log(f"training pairs: prepared once per image and scale, cached in {cache}")
+
+    def prepared(done: int, total: int) -> None:
+        if main and on_progress is not None:
+            on_progress({"stage": "prepare", "done": done, "total": total})
+
+    pairs = prepare_pairs(a.data, a.scale, cache, progress=prepared)
+    if main:
+        log(f"training pairs: {len(pairs)} from {len(pairs) // len(AUG_FACTORS)} images; "
+            f"cache {cache} holds {cache_size(cache) / 1e6:.0f} MB")
     p = max(a.patch // a.scale, 8)
     jpeg = parse_jpeg_range(a.jpeg) if a.jpeg else None
     sampler = PatchSampler(pairs, a.scale, p, a.batch, device, seed=a.seed + 1000 * rank,
@@ -125,6 +250,8 @@ def run_training(a: TrainArgs, log=print) -> DSRN:
 
     step, elapsed, best = 0, 0.0, -1.0
     ckpt_path = out / "ckpt.pt"
+    if a.resume and not ckpt_path.exists() and main:
+        log(f"no checkpoint in {out}: starting a new run")
     if a.resume and ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=device, weights_only=False)
         model.load_state_dict(ck["model"])
@@ -173,51 +300,85 @@ def run_training(a: TrainArgs, log=print) -> DSRN:
         return path
 
     use_bf16 = train_in_bf16(a.precision, device.type, a.bf16)
-    last_ckpt = started = time.monotonic()
+    last_ckpt = started = last_report = time.monotonic()
     t0 = time.monotonic() - elapsed
-    running, n_run = 0.0, 0
-    while progress() < 1.0:
-        lr_now = learning_rate(a, progress())
-        for g in opt.param_groups:
-            g["lr"] = lr_now
-        lr_b, hr_b = sampler()
-        if device.type == "cuda":
-            lr_b = lr_b.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            pred = train_model(lr_b)
-        loss = crit(pred.float(), hr_b)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if a.optimizer == "sgd":
-            nn.utils.clip_grad_norm_(model.parameters(), 0.5)
-        opt.step()
-        step += 1
-        if step % 10 == 0:  # .item() waits for the GPU: not every step
-            running, n_run = running + loss.item(), n_run + 1
-        elapsed = time.monotonic() - t0
-        stop = (a.stop_after is not None and time.monotonic() - started > a.stop_after * 60) or (
-            a.stop_step is not None and step >= a.stop_step)
-        if distributed:  # every rank must agree on when to stop: rank 0's clock decides
-            t = torch.tensor([elapsed, float(stop)], device=device, dtype=torch.float64)
-            torch_dist.broadcast(t, 0)
-            elapsed, stop = float(t[0]), bool(t[1])
-        done = progress() >= 1.0 or stop
-        if main and (step % a.val_every == 0 or done):
-            vp, vs = validate(model, a.val, a.scale, device)
-            writer.writerow([step, round(elapsed, 1), running / max(n_run, 1), lr_now,
-                             round(vp, 4), round(vs, 5)])
-            logf.flush()
-            log(f"step {step} {elapsed / 60:.1f} min loss {running / max(n_run, 1):.5f} "
-                f"lr {lr_now:.2e} val {vp:.3f} dB {vs:.4f}")
-            running, n_run = 0.0, 0
-            if vp > best:
-                best = vp
-                export("best.safetensors", vp, vs)
-        if main and (time.monotonic() - last_ckpt > a.ckpt_minutes * 60 or done):
+    # The loss of every step is summed on the device (no .item(), so no GPU sync per step)
+    # and averaged when it is read: for the log since the last validation, for the
+    # progress display since the last report.
+    running = torch.zeros((), device=device, dtype=torch.float64)
+    n_run = 0
+    shown = torch.zeros((), device=device, dtype=torch.float64)
+    n_shown = 0
+    last_val: float | None = None
+
+    def report(force: bool = False) -> None:
+        nonlocal shown, n_shown, last_report
+        if not main or on_progress is None:
+            return
+        now = time.monotonic()
+        if not force and now - last_report < 0.5:
+            return
+        loss_now = float(shown) / n_shown if n_shown else None
+        shown, n_shown, last_report = torch.zeros_like(shown), 0, now
+        on_progress({"stage": "train", "step": step, "progress": min(progress(), 1.0),
+                     "elapsed": elapsed, "loss": loss_now, "val_psnr": last_val})
+
+    try:
+        while progress() < 1.0:
+            lr_now = learning_rate(a, progress())
+            for g in opt.param_groups:
+                g["lr"] = lr_now
+            lr_b, hr_b = sampler()
+            if device.type == "cuda":
+                lr_b = lr_b.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                pred = train_model(lr_b)
+            loss = crit(pred.float(), hr_b)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if a.optimizer == "sgd":
+                nn.utils.clip_grad_norm_(model.parameters(), 0.5)
+            opt.step()
+            step += 1
+            running += loss.detach()
+            shown += loss.detach()
+            n_run, n_shown = n_run + 1, n_shown + 1
+            elapsed = time.monotonic() - t0
+            stop = (a.stop_after is not None and time.monotonic() - started > a.stop_after * 60
+                    ) or (a.stop_step is not None and step >= a.stop_step)
+            if distributed:  # every rank must agree on when to stop: rank 0's clock decides
+                t = torch.tensor([elapsed, float(stop)], device=device, dtype=torch.float64)
+                torch_dist.broadcast(t, 0)
+                elapsed, stop = float(t[0]), bool(t[1])
+            done = progress() >= 1.0 or stop
+            if main and (step % a.val_every == 0 or done):
+                vp, vs = validate(model, a.val, a.scale, device)
+                mean_loss = float(running) / max(n_run, 1)
+                writer.writerow([step, round(elapsed, 1), mean_loss, lr_now,
+                                 round(vp, 4), round(vs, 5)])
+                logf.flush()
+                val_text = f"val {vp:.3f} dB {vs:.4f}" if a.val else "no --val"
+                log(f"step {step} {elapsed / 60:.1f} min loss {mean_loss:.4g} "
+                    f"lr {lr_now:.2e} {val_text}")
+                running, n_run = torch.zeros_like(running), 0
+                last_val = vp if a.val else None
+                if vp > best:  # never without --val (nan)
+                    best = vp
+                    export("best.safetensors", vp, vs)
+            report(force=done)
+            if main and (time.monotonic() - last_ckpt > a.ckpt_minutes * 60 or done):
+                checkpoint()
+                last_ckpt = time.monotonic()
+            if done:
+                break
+    except KeyboardInterrupt:
+        if main and step > 0:
             checkpoint()
-            last_ckpt = time.monotonic()
-        if done:
-            break
+            log(f"interrupted at step {step}: checkpoint saved in {ckpt_path}; "
+                "continue with --resume")
+        if logf is not None:
+            logf.close()
+        raise
     if main:
         vp, vs = validate(model, a.val, a.scale, device)
         export("last.safetensors", vp, vs)

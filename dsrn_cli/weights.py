@@ -151,25 +151,47 @@ def resolve(scale: int, model_name: str | None = None, device: torch.device | No
     )
 
 
-def weights_for_input(
-    src: str | Path, scale: int, model_name: str | None = None,
+def weights_for_quality(
+    scale: int, quality: int | None, model_name: str | None = None,
     device: torch.device | str | None = None,
 ) -> Path:
-    """The bundled file for one input: ``model_name`` if forced, else chosen by the input.
+    """The bundled file for an input of estimated JPEG ``quality`` (None: not a JPEG, or
+    tables not IJG-scaled): ``model_name`` if forced, else ``auto``'s choice.
 
-    Under ``auto`` a JPEG whose estimated quality is at most ``JPEG_AUTO_MAX_QUALITY``
-    gets the ``-jpeg`` variant (the default size's if bundled, else any size's for this
-    scale); PNGs, better JPEGs and JPEGs with non-IJG tables get the clean default.
+    Under ``auto`` a quality of at most ``JPEG_AUTO_MAX_QUALITY`` gets the ``-jpeg`` variant
+    (the default size's if bundled, else any size's for this scale); anything else gets the
+    clean default. Raises :class:`WeightsError` when nothing is bundled for ``scale``.
     """
     if model_name not in (None, "auto"):
         return resolve(scale, model_name, device)
-    quality = estimate_quality(src)
     if quality is not None and quality <= JPEG_AUTO_MAX_QUALITY:
         found = available()
         for size in default_order(device):
             if (f"{size}-jpeg", scale) in found:
                 return found[(f"{size}-jpeg", scale)]
     return resolve(scale, None, device)
+
+
+def weights_for_input(
+    src: str | Path, scale: int, model_name: str | None = None,
+    device: torch.device | str | None = None,
+) -> Path:
+    """The bundled file for one input: ``model_name`` if forced, else chosen by the input.
+
+    Under ``auto`` a JPEG whose estimated quality (quantization tables) is at most
+    ``JPEG_AUTO_MAX_QUALITY`` gets the ``-jpeg`` variant; PNGs, better JPEGs and JPEGs with
+    non-IJG tables get the clean default (see :func:`weights_for_quality`).
+    """
+    if model_name not in (None, "auto"):
+        return resolve(scale, model_name, device)
+    return weights_for_quality(scale, estimate_quality(src), None, device)
+
+
+def role(name: str) -> str:
+    """What ``auto`` uses a configuration for: ``-jpeg`` files only get low-quality JPEGs."""
+    if name.endswith("-jpeg"):
+        return f"JPEG inputs of quality <= {JPEG_AUTO_MAX_QUALITY}"
+    return "clean inputs (PNG, better JPEGs)"
 
 
 def load_matching(model: DSRN, path: Path) -> list[str]:
@@ -228,17 +250,22 @@ def describe(folder: Path | None = None, device: torch.device | str | None = Non
 
     PSNR comes from the manifest's ``results`` (and ``results_ensemble``, measured with
     ``dsrn bench``); Set5 falls back to the validation score in the file's metadata.
-    ``auto`` marks the file that ``resolve`` picks for its scale on ``device``.
+    ``auto`` marks the file that ``resolve`` picks for its scale on ``device``;
+    ``auto_jpeg`` the one it picks there for JPEG inputs of quality <= ``JPEG_AUTO_MAX_QUALITY``;
+    ``role`` says which inputs ``auto`` gives the file.
     """
     folder = folder or weights_dir()
     manifest = read_manifest(folder)
     found = available(folder)
     order = default_order(device)
-    picked = set()
+    picked, picked_jpeg = set(), set()
     for scale in {s for _, s in found}:
         name = next((n for n in order if (n, scale) in found), None)
         if name is not None:
             picked.add((name, scale))
+        jname = next((f"{n}-jpeg" for n in order if (f"{n}-jpeg", scale) in found), None)
+        if jname is not None:
+            picked_jpeg.add((jname, scale))
     rows = []
     for (name, scale), path in sorted(found.items(), key=lambda kv: (kv[0][0], kv[0][1])):
         meta = read_metadata(path)
@@ -262,5 +289,7 @@ def describe(folder: Path | None = None, device: torch.device | str | None = Non
             "set5_psnr_ensemble": _psnr(ens, "Set5"),
             "set14_psnr_ensemble": _psnr(ens, "Set14"),
             "auto": (name, scale) in picked,
+            "auto_jpeg": (name, scale) in picked_jpeg,
+            "role": role(name),
         })
     return rows

@@ -98,3 +98,50 @@ def test_bench_jpeg_rows_lower_bicubic(set5, tmp_path):
     psnrs = {r["jpeg"]: r["psnr"] for r in doc["results"]}
     assert list(psnrs) == [None, 75, 20]
     assert psnrs[None] > psnrs[75] > psnrs[20]  # compression costs the bicubic baseline
+
+
+def test_bench_jpeg_without_model_measures_what_auto_picks(set5, tmp_path):
+    """--jpeg Q without --model: the JPEG row uses the weights upscale's auto gives a JPEG of
+    quality Q (the -jpeg file at Q <= 90), the clean row the clean file."""
+    from dsrn_cli.weights import available, load_model
+
+    found = available()
+    if ("lite-jpeg", 2) not in found:
+        pytest.skip("no lite-jpeg x2 bundled")
+    out = tmp_path / "r.json"
+    res = CliRunner().invoke(app, ["bench", "--dataset", str(set5), "-s", "2", "--limit", "1",
+                                   "--method", "dsrn", "--device", "cpu", "--metrics", "psnr",
+                                   "--jpeg", "75", "--jpeg", "95", "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = {r["jpeg"]: r for r in json.loads(out.read_text())["results"]}
+    assert rows[75]["weights"] == "dsrn_lite-jpeg_x2.safetensors"
+    assert rows[None]["weights"] == rows[95]["weights"] == "dsrn_lite_x2.safetensors"
+    # the number is the -jpeg file's: the same image through that file directly
+    (hr,) = list_images(set5)[:1]
+    direct = evaluate([hr], 2, "dsrn", load_model(found[("lite-jpeg", 2)]), "cpu",
+                      metrics=("psnr",), jpeg=75)
+    assert rows[75]["psnr"] == pytest.approx(direct["psnr"], abs=0.01)
+
+
+def test_bench_footer_names_only_the_metrics_measured(set5, tmp_path):
+    out = tmp_path / "r.json"
+    args = ["bench", "--dataset", str(set5), "-s", "2", "--limit", "1", "--method", "bicubic",
+            "--json", str(out)]
+    res = CliRunner().invoke(app, [*args, "--metrics", "psnr,ssim"])
+    assert res.exit_code == 0, res.output
+    text = json.loads(out.read_text())["protocol"]
+    assert "IFC" not in text and "ifcvec" not in res.output and "SSIM 11x11" in text
+    res = CliRunner().invoke(app, [*args, "--metrics", "psnr,ifc"])
+    text = json.loads(out.read_text())["protocol"]
+    assert "IFC as MATLAB ifcvec" in text and "SSIM" not in text
+
+
+def test_bench_offline_name_is_one_whole_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("DSRN_CACHE", str(tmp_path / "empty-cache"))
+    res = CliRunner().invoke(app, ["bench", "--dataset", "set5"])
+    assert res.exit_code == 1
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.output
+    assert lines[0].startswith("error: could not download Set5")
+    assert lines[0].endswith("e.g. dsrn bench --dataset ../shared/data/test/Set5")

@@ -130,9 +130,38 @@ def test_offline_with_empty_cache_says_to_pass_a_folder() -> None:
     msg = str(info.value)
     assert "\n" not in msg
     assert "AssertionError" not in msg  # the no-network guard was never tripped
-    assert "could not download Set14" in msg
+    assert "could not download Set14: HF_HUB_OFFLINE is set" in msg
     assert "pass a local folder" in msg
-    assert "dsrn bench --dataset /path/to/Set14" in msg
+    assert msg.endswith("e.g. dsrn bench --dataset ../shared/data/test/Set14")
+    assert "..." not in msg.replace("../", "")  # the whole message, never cut
+
+
+def test_unreachable_hub_fails_after_one_try_with_the_whole_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No network (DNS fails): one connection attempt, not huggingface_hub's five retries
+    (1 + 2 + 4 + 8 + 8 s of sleep), and a complete one-line message with a folder example."""
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # read once, at import
+    attempts: list[object] = []
+
+    def no_dns(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket.socket, "connect", no_dns)
+    monkeypatch.setattr(socket, "create_connection", no_dns)
+    slept: list[float] = []
+    monkeypatch.setattr("time.sleep", slept.append)  # a retry would sleep; record, not wait
+    with pytest.raises(DatasetError) as info:
+        resolve_dataset("set5", option="dsrn train ... --val")
+    msg = str(info.value)
+    assert len(attempts) == 1 and slept == []
+    assert "\n" not in msg
+    assert "could not download Set5: the Hugging Face Hub is unreachable" in msg
+    assert msg.endswith("e.g. dsrn train ... --val ../shared/data/test/Set5")
 
 
 def test_manga109_asks_for_a_local_folder() -> None:

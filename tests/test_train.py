@@ -147,3 +147,129 @@ def test_jpeg_patches_differ_and_resume_exactly(data, tmp_path):
         torch.testing.assert_close(resumed.state_dict()[k], v, rtol=0, atol=1e-6)
     meta = read_metadata(tmp_path / "b" / "last.safetensors")
     assert meta["jpeg"] == "30-60" and json.loads(meta["jpeg_clean_share"]) == 0.3
+
+
+# ----------------------------------------------------------------- the command, as users run it
+
+
+def _cli(*args: str, cwd: Path | None = None):
+    from typer.testing import CliRunner
+
+    from dsrn_cli.cli import app, expand_multi
+
+    if cwd is not None:
+        old = os.getcwd()
+        os.chdir(cwd)
+    try:
+        return CliRunner().invoke(app, expand_multi(list(args)))
+    finally:
+        if cwd is not None:
+            os.chdir(old)
+
+
+def test_cli_refuses_training_set_names_in_one_line_before_creating_anything(tmp_path):
+    """The README's line with names: T91/BSD200 are not downloadable, so one line, exit 2,
+    and no run or cache folder left behind."""
+    res = _cli("train", "--scale", "2", "--data", "T91", "BSD200", "--out", "runs/x2",
+               "--minutes", "60", "--val", "Set5", cwd=tmp_path)
+    assert res.exit_code == 2, res.output
+    assert res.output.count("\n") == 1 and "Traceback" not in res.output
+    assert "--data T91: no such folder" in res.output and "../shared/data/train/T91" in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_val_benchmark_name_offline_is_one_line(data, tmp_path, monkeypatch):
+    """--val Set5 is a benchmark name, fetched like bench's; offline with nothing cached it
+    is one line (exit 1) before any run file exists."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("DSRN_CACHE", str(tmp_path / "empty-cache"))
+    res = _cli("train", "-s", "2", "--data", str(data), "--out", str(tmp_path / "run"),
+               "--steps", "2", "--patch", "32", "--val", "Set5")
+    assert res.exit_code == 1, res.output
+    assert res.output.count("\n") == 1 and "could not download Set5" in res.output
+    assert "--val ../shared/data/test/Set5" in res.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_val_without_images_is_refused_up_front(data, tmp_path):
+    (tmp_path / "val").mkdir()
+    (tmp_path / "val" / "notes.txt").write_text("no images here")
+    res = _cli("train", "-s", "2", "--data", str(data), "--out", str(tmp_path / "run"),
+               "--steps", "2", "--patch", "32", "--val", str(tmp_path / "val"))
+    assert res.exit_code == 2, res.output
+    assert "no images" in res.output and "nan" not in res.output
+    assert not (tmp_path / "run").exists()
+    res = _cli("train", "-s", "2", "--data", str(data), "--out", str(tmp_path / "run"),
+               "--steps", "2", "--patch", "32", "--val", str(tmp_path / "nowhere"))
+    assert res.exit_code == 2 and "no such folder" in res.output
+    (tmp_path / "val" / "broken.png").write_bytes(b"not a png")
+    res = _cli("train", "-s", "2", "--data", str(data), "--out", str(tmp_path / "run"),
+               "--steps", "2", "--patch", "32", "--val", str(tmp_path / "val"))
+    assert res.exit_code == 2 and "broken.png: not a readable image" in res.output
+    assert res.output.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_cli_existing_run_needs_resume_or_overwrite(data, tmp_path):
+    out = tmp_path / "runs" / "x2"
+    common = ["train", "-s", "2", "--data", str(data), "--out", str(out), "--steps", "3",
+              "--batch", "2", "--patch", "32", "--unroll", "2", "--val", str(data),
+              "--val-every", "1", "--device", "cpu"]
+    res = _cli(*common)
+    assert res.exit_code == 0, res.output
+    # where the prepared pairs go, and their size (computed here from the files)
+    cache = tmp_path / "runs" / ".cache"
+    mb = sum(f.stat().st_size for f in cache.glob("*.npz")) / 1e6
+    assert f"cached in {cache}" in res.output and f"holds {mb:.0f} MB" in res.output
+    best, log = (out / "best.safetensors").read_bytes(), (out / "log.csv").read_text()
+
+    res = _cli(*common)
+    assert res.exit_code == 2, res.output
+    assert "already holds a run" in res.output and "--resume" in res.output
+    assert (out / "best.safetensors").read_bytes() == best  # the earlier best is kept
+    assert (out / "log.csv").read_text() == log
+
+    res = _cli(*common, "--overwrite", "--seed", "1")
+    assert res.exit_code == 0, res.output
+    rows = (out / "log.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3  # header + one row per step of the new run only
+    assert _cli(*common, "--resume", "--overwrite").exit_code == 2
+
+
+def test_logged_loss_is_the_mean_of_every_step(data, tmp_path):
+    """A run shorter than 10 steps logged loss 0.0 (it was sampled every 10 steps)."""
+    train(_args(data, tmp_path / "run", steps=5))
+    (row,) = list(__import__("csv").DictReader(open(tmp_path / "run" / "log.csv")))
+    assert float(row["loss"]) > 0.01  # an L1 loss of a barely trained net on [0, 1] images
+
+
+def test_progress_events_cover_preparation_and_training(data, tmp_path):
+    events = []
+    train(_args(data, tmp_path / "run", steps=6, val=str(data), val_every=3),
+          on_progress=events.append)
+    prep = [e for e in events if e["stage"] == "prepare"]
+    assert [e["done"] for e in prep] == [1, 2, 3] and prep[-1]["total"] == 3
+    last = [e for e in events if e["stage"] == "train"][-1]
+    assert last["step"] == 6 and last["progress"] == 1.0
+    assert last["loss"] > 0.01 and 5 < last["val_psnr"] < 60
+
+
+def test_cli_errors_are_one_line_and_debug_shows_the_traceback(data, tmp_path, monkeypatch):
+    import dsrn_cli.train as tr
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tr, "train", boom)
+    common = ["train", "-s", "2", "--data", str(data), "--out", str(tmp_path / "run"),
+              "--steps", "2", "--patch", "32"]
+    res = _cli(*common)
+    assert res.exit_code == 1 and "training failed: boom" in res.output
+    assert "Traceback" not in res.output and res.output.count("\n") == 1
+    res = _cli(*common, "--debug")
+    assert res.exit_code == 1 and "Traceback" in res.output
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tr, "train", interrupted)
+    assert _cli(*common).exit_code == 130

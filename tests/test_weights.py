@@ -59,3 +59,61 @@ def test_corrupted_file_is_refused(tmp_path):
     bad.write_bytes(b"\x00" * 64)
     with pytest.raises(w.WeightsError, match="not a valid safetensors"):
         w.load_model(bad)
+
+
+def _photo(side: int = 40):
+    import numpy as np
+    from PIL import Image
+
+    yy, xx = np.mgrid[0:side, 0:side] / side
+    img = 127 + 90 * np.sin(9 * xx + 5 * yy)[..., None] * np.array([1.0, 0.8, 0.6])
+    return Image.fromarray(img.astype(np.uint8))
+
+
+def test_upscale_summary_says_which_weights_auto_used(tmp_path):
+    """A quality-50 JPEG and a PNG in one auto run: the summary counts both files."""
+    from typer.testing import CliRunner
+
+    from dsrn_cli.cli import app
+
+    if ("lite-jpeg", 2) not in w.available():
+        pytest.skip("no lite-jpeg x2 bundled")
+    src = tmp_path / "in"
+    src.mkdir()
+    _photo().save(src / "a.jpg", quality=50)
+    _photo().save(src / "b.png")
+    _photo().save(src / "c.png")
+    res = CliRunner().invoke(app, ["upscale", str(src), "-s", "2", "-o", str(tmp_path / "out"),
+                                   "--device", "cpu", "--backend", "torch"])
+    assert res.exit_code == 0, res.output
+    line = next(x for x in res.output.splitlines() if x.startswith("weights:"))
+    assert line == "weights: dsrn_lite_x2 (2 files), dsrn_lite-jpeg_x2 (1 file)"
+
+
+def test_tally_weights_line_counts_done_files_only():
+    from dsrn_cli.batch import Tally
+
+    rec = [{"status": "done", "weights": "dsrn_lite-jpeg_x3.safetensors"},
+           {"status": "failed", "weights": None},
+           {"status": "done", "weights": "/x/my.safetensors"},
+           {"status": "done", "weights": "dsrn_lite-jpeg_x3.safetensors"}]
+    assert Tally(rec).weights_line() == "weights: dsrn_lite-jpeg_x3 (2 files), my (1 file)"
+    assert Tally(rec[1:2]).weights_line() == ""
+
+
+def test_models_marks_the_jpeg_files_role(monkeypatch):
+    from typer.testing import CliRunner
+
+    from dsrn_cli.cli import app
+
+    rows = {r["name"]: r for r in w.describe() if r["scale"] == 2}
+    if "lite-jpeg" not in rows:
+        pytest.skip("no lite-jpeg x2 bundled")
+    q = w.JPEG_AUTO_MAX_QUALITY
+    assert rows["lite-jpeg"]["role"] == f"JPEG inputs of quality <= {q}"
+    assert rows["lite-jpeg"]["auto_jpeg"] and not rows["lite-jpeg"]["auto"]
+    assert not rows["lite"]["auto_jpeg"]
+    out = CliRunner().invoke(app, ["models"]).output
+    (row,) = [x for x in out.splitlines() if x.startswith("lite-jpeg") and " x2 " in x]
+    assert row.split()[-1] == "JPEG"
+    assert f"JPEG: used instead for JPEG inputs of quality <= {q}" in " ".join(out.split())
