@@ -259,7 +259,7 @@ def test_cli_errors_are_one_line_and_debug_shows_the_traceback(data, tmp_path, m
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tr, "train", boom)
+    monkeypatch.setattr(tr, "run_training", boom)
     common = ["train", "-s", "2", "--data", str(data), "--out", str(tmp_path / "run"),
               "--steps", "2", "--patch", "32"]
     res = _cli(*common)
@@ -271,5 +271,5 @@ def test_cli_errors_are_one_line_and_debug_shows_the_traceback(data, tmp_path, m
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tr, "train", interrupted)
+    monkeypatch.setattr(tr, "run_training", interrupted)
     assert _cli(*common).exit_code == 130
