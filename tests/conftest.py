@@ -40,3 +40,24 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def lite():
+    """The bundled lite x2 network (torch, on the CPU)."""
+    from dsrn_cli.backends import get_model
+
+    return get_model(2, "lite", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def cli():
+    """An app with ``dsrn upscale`` (and a second command, so "upscale" stays a subcommand)."""
+    import typer
+
+    from dsrn_cli.cli_upscale import upscale_command
+
+    app = typer.Typer()
+    app.command("upscale")(upscale_command)
+    app.command("noop")(lambda: None)
+    return app

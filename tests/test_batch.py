@@ -9,26 +9,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import typer
 from PIL import Image
 from typer.testing import CliRunner
 
 from dsrn_cli.backends import get_model, resolve_precision, with_precision
-from dsrn_cli.cli_upscale import upscale_command
 from dsrn_cli.pipeline import upscale_file
 
 RNG = np.random.default_rng(2)
 ROOT = Path(__file__).resolve().parents[1]
 LITE = ["-s", "2", "--model", "lite", "--device", "cpu"]
-
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    app = typer.Typer()
-    app.command("upscale")(upscale_command)
-    app.command("noop")(lambda: None)
-    return app
 
 
 def _folder(d: Path) -> Path:

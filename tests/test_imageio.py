@@ -19,8 +19,6 @@ import typer
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from typer.testing import CliRunner
 
-from dsrn_cli.backends import get_model
-from dsrn_cli.cli_upscale import upscale_command
 from dsrn_cli.color import rgb_to_ycbcr, ycbcr_to_rgb
 from dsrn_cli.imageio import list_images, orient, read, write
 from dsrn_cli.model import DSRN
@@ -31,19 +29,6 @@ from dsrn_cli.tiling import upscale_luma
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
        b'22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" '
        b'dc:format="image/png"/></rdf:RDF></x:xmpmeta>')  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def lite() -> DSRN:
-    return get_model(2, "lite", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    app = typer.Typer()
-    app.command("upscale")(upscale_command)
-    app.command("noop")(lambda: None)
-    return app
 
 
 def _run(app: typer.Typer, *args: str):

@@ -20,21 +20,12 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from dsrn_cli.cli_upscale import upscale_command
 from dsrn_cli.resize import imresize
 
 ROOT = Path(__file__).resolve().parents[1]
 LITE = ["--model", "lite", "--device", "cpu", "--backend", "torch"]
 S2 = ["-s", "2", *LITE]
 RNG = np.random.default_rng(17)
-
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    app = typer.Typer()
-    app.command("upscale")(upscale_command)
-    app.command("noop")(lambda: None)
-    return app
 
 
 def _run(cli: typer.Typer, *args: str):

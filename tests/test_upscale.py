@@ -12,27 +12,13 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from dsrn_cli.backends import TorchBackend, get_model
-from dsrn_cli.cli_upscale import upscale_command
+from dsrn_cli.backends import TorchBackend
 from dsrn_cli.imageio import UpscaleError
 from dsrn_cli.model import DSRN, DSRNConfig
 from dsrn_cli.pipeline import upscale, upscale_file
 from dsrn_cli.tiling import iter_rows, upscale_luma
 
 RNG = np.random.default_rng(0)
-
-
-@pytest.fixture(scope="module")
-def lite() -> DSRN:
-    return get_model(2, "lite", device="cpu")
-
-
-@pytest.fixture(scope="module")
-def cli() -> typer.Typer:
-    app = typer.Typer()
-    app.command("upscale")(upscale_command)
-    app.command("noop")(lambda: None)  # two commands: "upscale" stays a subcommand
-    return app
 
 
 def _img(w: int = 16, h: int = 12, mode: str = "RGB") -> Image.Image:
