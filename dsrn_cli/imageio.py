@@ -33,15 +33,12 @@ from .picture import Picture, Pixels, UpscaleError, as_array, pil_mode
 DEFAULT_MAX_PIXELS = 50_000_000  # input pixels; x4 of that is already 800 MP out
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray)
-Decoded = Picture  # the older name
 
 __all__ = [
-    "DEFAULT_MAX_PIXELS", "DEFAULT_PNG_LEVEL", "DEFAULT_QUALITY", "FORMATS", "Decoded",
-    "ImageLike", "Picture", "Pixels", "UpscaleError", "WriteOptions", "Written", "as_array",
-    "atomic",
+    "DEFAULT_MAX_PIXELS", "DEFAULT_PNG_LEVEL", "DEFAULT_QUALITY", "FORMATS", "ImageLike",
+    "Picture", "Pixels", "UpscaleError", "WriteOptions", "Written", "as_array", "atomic",
     "decoder_extensions", "format_for", "from_array", "list_images", "orient", "pil_mode",
-    "read", "read_input", "read_rgb_uint8", "srgb_profile", "to_array", "write",
-    "write_atomic", "write_output",
+    "read", "read_rgb_uint8", "srgb_profile", "to_array", "write", "write_atomic",
 ]  # fmt: skip
 
 
@@ -93,23 +90,3 @@ def from_array(a: np.ndarray, mode: str) -> Image.Image:
     if mode == "I;16":
         return Image.fromarray(a.astype(np.uint16))
     return Image.fromarray(a)
-
-
-def read_input(src: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture:
-    """``read`` with the default pixel limit (the older name)."""
-    return read(src, max_pixels)
-
-
-def write_output(
-    img: Pixels,
-    dst: Path,
-    fmt: str,
-    quality: int | None,
-    decoded: Picture,
-    png_level: int = DEFAULT_PNG_LEVEL,
-) -> tuple[int, int]:
-    """Write one upscaled frame with ``decoded``'s metadata (the older call)."""
-    from dataclasses import replace
-
-    pic = replace(decoded, frames=[img], kind="still", notes=list(decoded.notes))
-    return write(dst, pic, WriteOptions(fmt, quality, png_level)).size
