@@ -303,9 +303,14 @@ def plan(
                                 "...), or end it with / for a folder")  # fmt: skip
         elif single:
             out_file = Path(raw)
-            if fmt == "same" and out_file.suffix.lower() not in FORMATS:
+            ext = out_file.suffix.lower()
+            if fmt == "same" and ext not in FORMATS:
                 raise PlanError(f"cannot tell the output format from -o {raw!r}: give an "
                                 f"image name (.png, .jpg, ...), or end it with / for a folder")
+            if fmt != "same" and ext in FORMATS and FORMATS[ext] != FORMATS[FORMAT_EXT[fmt]]:
+                raise PlanError(f"-o {raw} names a {FORMATS[ext]} file, but --format is {fmt}: "
+                                "give one of them (or -o a name ending in the format's "
+                                "extension)")
         elif Path(raw).exists():
             raise PlanError(f"-o {raw} is a file; several inputs or a folder need an output "
                             "folder")
@@ -315,7 +320,11 @@ def plan(
         else:
             out_dir = Path(raw)
     found = Plan([])
+    seen: set[Path] = set()
     for inp in inputs:
+        if inp.resolve() in seen:  # the same file or folder named twice: once is enough
+            continue
+        seen.add(inp.resolve())
         if inp.is_dir():
             dest = out_dir
             if dest is None:
@@ -349,6 +358,11 @@ def plan(
             v = is_video(inp, probe=True)
             dst = out_file or (out_dir or inp.parent) / _named(inp, tag, fmt, v, codec)
             found.jobs.append(Job(inp, dst, video=v))
+    # One file reached twice onto one output (named, and inside a folder named too): once.
+    unique: dict[tuple[Path, Path | None], Job] = {}
+    for job in found.jobs:
+        unique.setdefault((job.src.resolve(), job.dst.resolve() if job.dst else None), job)
+    found.jobs = list(unique.values())
     _check_collisions(found.jobs)
     return found
 

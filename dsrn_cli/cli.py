@@ -104,7 +104,8 @@ def models(
                   caption=f"auto: used without --model on this machine ({dev}); "
                           f"JPEG: used instead for JPEG inputs of quality <= "
                           f"{JPEG_AUTO_MAX_QUALITY} (estimated from the file's tables). "
-                          "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it (fp32). "
+                          "Set5 / Set14: PSNR in dB on Y, as dsrn bench measured it when "
+                          "the file was bundled (fp32; the README has today's). "
                           + _precision_note(rows))
     per_row = len({r["precision"] for r in rows}) > 1
     cols = ["model", "scale", "params", "size", "sha256", "Set5 / Set14"]
@@ -191,6 +192,9 @@ def bench(
     for s in scale:
         if s not in (2, 3, 4):
             raise typer.BadParameter(f"scale must be 2, 3 or 4, not {s}", param_hint="--scale")
+    if json_path is not None and json_path.is_dir():
+        raise typer.BadParameter(f"{json_path} is a folder; give a file name",
+                                 param_hint="--json")
     wanted = [w.strip().lower() for w in metrics.split(",") if w.strip()]
     for w in wanted:
         if w not in METRICS:
@@ -304,6 +308,9 @@ def export(
         raise typer.BadParameter("give --model or --weights, not both")
     if tile < 8:
         raise typer.BadParameter("--tile must be at least 8", param_hint="--tile")
+    if output.is_dir() or str(output).endswith(("/", "\\")):
+        raise typer.BadParameter(f"{output} is a folder; give the .onnx file to write",
+                                 param_hint="--output")
     try:
         path = fetch_weights(weights) if weights else resolve(scale, model)
         net = load_model(path, "cpu")

@@ -200,6 +200,9 @@ def upscale_command(
         raise _usage(console, f"--precision {precision} needs a CUDA GPU, or bf16 with the "
                      f"openvino backend on a CPU (this run: {backend} on {dev.type}); "
                      "use fp32")  # fmt: skip
+    if json_path is not None and json_path.is_dir():
+        raise _usage(console, f"--json {json_path} is a folder; give a file name (e.g. "
+                     f"{json_path / 'records.json'})")
     spec = SizeSpec(scale, outscale, width, height)
     try:
         spec.check()

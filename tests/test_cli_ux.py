@@ -154,3 +154,23 @@ def test_offline_download_failure_is_one_line(tmp_path) -> None:
     assert p.returncode == 1
     assert len(lines) == 1 and lines[0].startswith("error: could not download Urban100"), lines
     assert not list(tmp_path.rglob("*.png"))
+
+
+def test_bench_json_and_export_output_folders_are_usage_errors(tmp_path: Path) -> None:
+    """A folder where a file is written: refused up front (exit 2), not a traceback after."""
+    import re
+
+    from dsrn_cli.cli import app
+
+    def said(r) -> str:  # the message without rich's box and line breaks
+        return re.sub(r"[\s│╭╮╰╯─]+", " ", r.output)
+
+    (tmp_path / "jd").mkdir()
+    (tmp_path / "hr").mkdir()
+    r = CliRunner().invoke(app, ["bench", "--dataset", str(tmp_path / "hr"), "-s", "2",
+                                 "--method", "bicubic", "--json", str(tmp_path / "jd")])
+    assert r.exit_code == 2 and "is a folder" in said(r)
+    r = CliRunner().invoke(app, ["export", "-s", "2", "--model", "lite", "-o",
+                                 str(tmp_path / "jd")])
+    assert r.exit_code == 2 and "is a folder" in said(r)
+    assert list((tmp_path / "jd").iterdir()) == []

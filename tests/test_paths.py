@@ -447,3 +447,35 @@ def test_batch_summary_names_factors_and_size(cli: typer.Typer, tmp_path: Path) 
     assert r.exit_code == 0, r.output
     assert "2 files: network x3, then resized down to 100x62" in r.output, r.output
     assert _tree(tmp_path / "ph_w100") == ["a_w100.png", "b_w100.png"]
+
+
+def test_output_extension_conflicting_with_format(cli: typer.Typer, tmp_path: Path) -> None:
+    """``-o x.tif --format png`` would write PNG bytes into a .tif: a usage error, no file."""
+    src = _img(tmp_path / "a.png")
+    r = _run(cli, str(src), *S2, "-o", str(tmp_path / "x.tif"), "--format", "png")
+    assert r.exit_code == 2 and "--format" in r.output and "x.tif" in r.output
+    assert not (tmp_path / "x.tif").exists()
+    r = _run(cli, str(src), *S2, "-o", str(tmp_path / "x.jpeg"), "--format", "jpg")
+    assert r.exit_code == 0 and Image.open(tmp_path / "x.jpeg").format == "JPEG"
+
+
+def test_one_file_named_twice_is_one_job(cli: typer.Typer, tmp_path: Path) -> None:
+    """The same file twice, or a file and its own folder, into one -o folder: one output."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    src = _img(folder / "a.png")
+    out = tmp_path / "out"
+    r = _run(cli, str(src), str(src), *S2, "-o", f"{out}/")
+    assert r.exit_code == 0, r.output
+    assert _tree(out) == ["a_x2.png"]
+    r = _run(cli, str(src), str(folder), *S2, "-o", f"{out}2/", "--json", str(tmp_path / "r.json"))
+    assert r.exit_code == 0, r.output
+    assert len(json.loads((tmp_path / "r.json").read_text())) == 1
+
+
+def test_json_into_a_folder_is_refused_before_any_work(cli: typer.Typer, tmp_path: Path) -> None:
+    src = _img(tmp_path / "a.png")
+    (tmp_path / "jd").mkdir()
+    r = _run(cli, str(src), *S2, "-o", str(tmp_path / "o.png"), "--json", str(tmp_path / "jd"))
+    assert r.exit_code == 2 and "is a folder" in r.output
+    assert not (tmp_path / "o.png").exists()
