@@ -76,7 +76,7 @@ from .video import (
 )
 
 FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif",
-              "gif": ".gif"}  # fmt: skip
+              "gif": ".gif", "bmp": ".bmp"}  # fmt: skip
 SKIP_EXISTS = "output exists (use --overwrite)"
 READ_AHEAD = 2  # decoded images waiting for the device
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .backends import Backend
     from .batch import Job
 
-Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "gif", "same"]
+Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "gif", "bmp", "same"]
 
 
 def _usage(console: Console, msg: str) -> typer.Exit:
@@ -210,6 +210,10 @@ def upscale_command(
             network_factors(outscale)  # beyond what dsrn chains: a usage error
         check_encoder(codec, crf)
         found = plan(inputs, output, spec.tag(), fmt, recursive, codec)
+        one_pass = outscale in (2, 3, 4) and width is None and height is None
+        if scale is None and not one_pass and any(j.video for j in found.jobs):
+            raise PlanError("videos take one network factor (-s 2, 3 or 4); --outscale, "
+                            "--width and --height are for images")
     except (ValueError, PlanError, VideoError) as e:
         raise _usage(console, str(e)) from None
     try:

@@ -479,3 +479,10 @@ def test_json_into_a_folder_is_refused_before_any_work(cli: typer.Typer, tmp_pat
     r = _run(cli, str(src), *S2, "-o", str(tmp_path / "o.png"), "--json", str(tmp_path / "jd"))
     assert r.exit_code == 2 and "is a folder" in r.output
     assert not (tmp_path / "o.png").exists()
+
+
+def test_format_bmp_is_a_choice(cli: typer.Typer, tmp_path: Path) -> None:
+    src = _img(tmp_path / "a.png")
+    r = _run(cli, str(src), *S2, "--format", "bmp", "-o", f"{tmp_path}/out/")
+    assert r.exit_code == 0, r.output
+    assert Image.open(tmp_path / "out" / "a_x2.bmp").format == "BMP"

@@ -368,3 +368,18 @@ def test_ten_bit_planes(tmp_path: Path, clip: Path, upscaled: tuple[Path, dict],
     diff = np.abs(np.stack(deep) - np.stack(_y_planes(upscaled[0])))
     print(f"10-bit vs 8-bit luma: mean {diff.mean():.3f}, max {diff.max()}")
     assert len(deep) == N and diff.mean() < 0.5 and diff.max() <= 4, (diff.mean(), diff.max())
+
+
+def test_cli_size_options_on_a_video_are_refused_up_front(tmp_path: Path, clip: Path) -> None:
+    """--width/--outscale 1.5 need a resize after the network, which videos do not take:
+    exit 2 before any work; --outscale 2 is one network pass and runs."""
+    app = typer.Typer()
+    app.command("upscale")(upscale_command)
+    app.command("noop")(lambda: None)
+    base = ["upscale", str(clip), "--model", "lite", "--device", "cpu", "--backend", "torch"]
+    for extra in (["--width", "101"], ["--outscale", "1.5"]):
+        bad = CliRunner().invoke(app, [*base, *extra, "-o", str(tmp_path / "v.mp4")])
+        assert bad.exit_code == 2 and "videos take one network factor" in bad.output, extra
+    assert not list(tmp_path.iterdir())
+    ok = CliRunner().invoke(app, [*base, "--outscale", "2", "-o", str(tmp_path / "v.mp4")])
+    assert ok.exit_code == 0, ok.output
