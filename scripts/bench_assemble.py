@@ -38,17 +38,15 @@ class ZeroResidual(Backend):
 
 def rows_ab(w: int, h: int, scale: int, repeat: int) -> None:
     """The chroma resize with the gather column pass (before) and the sliced one (now)."""
-    from dsrn_cli.resize import contributions
+    sliced = asm._resize_columns
 
     def gather(rows, a: int, b: int) -> np.ndarray:
-        idx, wt = contributions(h, h * scale, float(scale))
-        idx, wt = idx[a:b], wt[a:b]
-        lo = int(idx.min())
-        lr = rows(lo, int(idx.max()) + 1)
-        acc = np.zeros((b - a,) + lr.shape[1:], dtype=np.float64)
-        for k in range(idx.shape[1]):
-            acc += wt[:, k, None, None] * lr[idx[:, k] - lo]
-        return asm._resize_columns_gather(acc, scale)
+        """The same row pass, with the per-tap gather as its column pass."""
+        asm._resize_columns = asm._resize_columns_gather
+        try:
+            return asm._resize_rows(rows, h, w, scale, a, b)
+        finally:
+            asm._resize_columns = sliced
 
     lr = np.random.default_rng(0).random((h, w, 2))
     rows = lambda lo, hi: lr[lo:hi]  # noqa: E731
