@@ -26,7 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .options import ConfigName, Device, Loss, Optimizer, TrainPrecision
+from .options import ConfigName, Device, Loss, Optimizer, TrainPrecision, usage_error
 
 BAR_STEPS = 1000  # the training bar's resolution: progress through the schedule, in 1/1000
 
@@ -78,11 +78,6 @@ class TrainDisplay:
                  done=f"step {event['step']}", info="  ".join(info))
 
 
-def _usage(console: Console, msg: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False)
-    return typer.Exit(2)
-
-
 def train_command(
     scale: Annotated[int, typer.Option("--scale", "-s", help="2, 3 or 4.")],
     data: Annotated[list[str], typer.Option(
@@ -132,7 +127,7 @@ def train_command(
 
     console = Console(stderr=True, soft_wrap=True)
     if resume and overwrite:
-        raise _usage(console, "give --resume or --overwrite, not both")
+        raise usage_error(console, "give --resume or --overwrite, not both")
     args = TrainArgs(scale=scale, data=list(data), out=str(out_dir), config=config,
                      steps_t=unroll, minutes=minutes, steps=steps, stop_after=stop_after,
                      init=str(init) if init else None, resume=resume, val=None, device=device,
@@ -142,7 +137,7 @@ def train_command(
                      precision=precision)
     found = cached_dataset(val) if val else None
     if val and found is None and val.strip().lower() not in BENCHMARKS:
-        raise _usage(console, f"--val {val}: no such folder, and not a benchmark name "
+        raise usage_error(console, f"--val {val}: no such folder, and not a benchmark name "
                               f"({', '.join(BENCHMARKS)})")
     args.val = str(found[1]) if found else None
     try:
@@ -154,7 +149,7 @@ def train_command(
                                                option="dsrn train ... --val")[1])
             check_inputs(args, check_out=first)
     except TrainInputError as e:
-        raise _usage(console, str(e)) from None
+        raise usage_error(console, str(e)) from None
     except DatasetError as e:
         console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         raise typer.Exit(1) from None
@@ -169,7 +164,7 @@ def train_command(
         console.print("interrupted", highlight=False)
         raise typer.Exit(130) from None
     except TrainInputError as e:  # e.g. a file that vanished after the first check
-        raise _usage(console, str(e)) from None
+        raise usage_error(console, str(e)) from None
     except Exception as e:
         if debug:
             traceback.print_exc()

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from PIL import ImageColor
 from rich.console import Console
-from rich.markup import escape
 
 from .device import device_type
 from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL, DEFAULT_QUALITY
@@ -27,6 +26,7 @@ from .options import (
     Device,
     ModelName,
     Precision,
+    usage_error,
 )
 from .outsize import SizeSpec, network_factors
 from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, available, resolve, weights_for_input
@@ -36,11 +36,6 @@ if TYPE_CHECKING:
     from .batch import Job
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "gif", "bmp", "same"]
-
-
-def _usage(console: Console, msg: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False)
-    return typer.Exit(2)
 
 
 def _validate(
@@ -55,20 +50,20 @@ def _validate(
     png_level: int,
 ) -> None:
     if scale is not None and scale not in (2, 3, 4):
-        raise _usage(console, f"--scale must be 2, 3 or 4, not {scale} (--outscale takes any "
+        raise usage_error(console, f"--scale must be 2, 3 or 4, not {scale} (--outscale takes any "
                      "factor above 1)")
     if model not in (None, "auto") and weights:
-        raise _usage(console, "give --model or --weights, not both")
+        raise usage_error(console, "give --model or --weights, not both")
     if device == "cuda" and not device_type("auto") == "cuda":
-        raise _usage(console, "--device cuda, but CUDA is not available")
+        raise usage_error(console, "--device cuda, but CUDA is not available")
     if tile is not None and tile < 8:
-        raise _usage(console, "--tile must be at least 8 (LR pixels)")
+        raise usage_error(console, "--tile must be at least 8 (LR pixels)")
     if quality is not None and not 1 <= quality <= 100:
-        raise _usage(console, "--quality must be between 1 and 100")
+        raise usage_error(console, "--quality must be between 1 and 100")
     if max_pixels < 1:
-        raise _usage(console, "--max-pixels must be positive")
+        raise usage_error(console, "--max-pixels must be positive")
     if not 0 <= png_level <= 9:
-        raise _usage(console, "--png-compression must be between 0 and 9")
+        raise usage_error(console, "--png-compression must be between 0 and 9")
 
 
 def upscale_command(
@@ -193,15 +188,15 @@ def upscale_command(
     try:
         bg = ImageColor.getrgb(background)[:3]
     except ValueError:
-        raise _usage(console, f"--background: not a colour: {background!r}") from None
+        raise usage_error(console, f"--background: not a colour: {background!r}") from None
     device = rank_device(device)
     dev = pick_device(device)
     if not precision_allowed(precision, backend, dev):
-        raise _usage(console, f"--precision {precision} needs a CUDA GPU, or bf16 with the "
+        raise usage_error(console, f"--precision {precision} needs a CUDA GPU, or bf16 with the "
                      f"openvino backend on a CPU (this run: {backend} on {dev.type}); "
                      "use fp32")  # fmt: skip
     if json_path is not None and json_path.is_dir():
-        raise _usage(console, f"--json {json_path} is a folder; give a file name (e.g. "
+        raise usage_error(console, f"--json {json_path} is a folder; give a file name (e.g. "
                      f"{json_path / 'records.json'})")
     spec = SizeSpec(scale, outscale, width, height)
     try:
@@ -215,7 +210,7 @@ def upscale_command(
             raise PlanError("videos take one network factor (-s 2, 3 or 4); --outscale, "
                             "--width and --height are for images")
     except (ValueError, PlanError, VideoError) as e:
-        raise _usage(console, str(e)) from None
+        raise usage_error(console, str(e)) from None
     try:
         have = _scales(model, dev)  # the first pass's net, loaded now to fail early
         first = scale or (network_factors(outscale, have)[0] if outscale else max(have))
@@ -228,7 +223,7 @@ def upscale_command(
         net = with_precision(net, precision)
         net = with_ensemble(net, ensemble)
     except BackendError as e:  # not installed, or not on this device: a usage error
-        raise _usage(console, str(e)) from None
+        raise usage_error(console, str(e)) from None
     except (WeightsError, ValueError) as e:
         console.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(1) from None
