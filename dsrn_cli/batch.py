@@ -343,9 +343,8 @@ def plan(
             found.hidden += hidden
             found.left_out += left_out
             videos = set(list_videos(inp, recursive))
-            images = [p for p in sorted(list_images(inp, recursive) + sorted(videos))
-                      if not _hidden(p.relative_to(inp))
-                      and not (skip and _inside(p.resolve().parent, skip))]  # fmt: skip
+            images = [p for p in sorted(list_images(inp, recursive) + list(videos))
+                      if not (skip and _inside(p.resolve().parent, skip))]  # fmt: skip
             if not images:
                 found.jobs.append(Job(inp, None, "is a directory with no images or videos in it"))
             for src in images:

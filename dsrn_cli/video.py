@@ -119,10 +119,17 @@ def is_video(path: str | Path, probe: bool = False) -> bool:
 
 
 def list_videos(folder: str | Path, recursive: bool = False) -> list[Path]:
-    """Video files in ``folder`` (by extension, :data:`VIDEO_EXTS`), sorted by name."""
+    """Video files in ``folder`` (by extension, :data:`VIDEO_EXTS`), sorted by name;
+    hidden files and anything under a hidden folder are skipped, as ``list_images`` does."""
+    folder = Path(folder)
     pattern = "**/*" if recursive else "*"
-    found = Path(folder).glob(pattern)
-    return sorted(p for p in found if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
+    return sorted(
+        p
+        for p in folder.glob(pattern)
+        if p.suffix.lower() in VIDEO_EXTS
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        and p.is_file()
+    )
 
 
 @lru_cache(maxsize=64)
