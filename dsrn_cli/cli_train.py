@@ -105,6 +105,10 @@ def train_command(
     lr: Annotated[float | None, typer.Option("--lr")] = None,
     batch: Annotated[int, typer.Option("--batch")] = 16,
     patch: Annotated[int, typer.Option("--patch", help="HR patch side.")] = 128,
+    context: Annotated[int, typer.Option(
+        "--context", help="LR pixels of image around each patch that the network sees but "
+                          "the loss skips (mirrored past the image border, as tiles are at "
+                          "inference; 17 = a tile's margin).")] = 0,
     unroll: Annotated[int | None, typer.Option(
         "--unroll", help="T (default: the config's).")] = None,
     val_every: Annotated[int, typer.Option("--val-every")] = 500,
@@ -132,7 +136,7 @@ def train_command(
                      steps_t=unroll, minutes=minutes, steps=steps, stop_after=stop_after,
                      init=str(init) if init else None, resume=resume, val=None, device=device,
                      optimizer=optimizer, loss=loss, lr=lr, batch=batch, patch=patch,
-                     val_every=val_every, seed=seed, jpeg=jpeg,
+                     context=context, val_every=val_every, seed=seed, jpeg=jpeg,
                      jpeg_clean_share=jpeg_clean_share, overwrite=overwrite,
                      precision=precision)
     found = cached_dataset(val) if val else None

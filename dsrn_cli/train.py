@@ -31,6 +31,7 @@ from .precision import train_in_bf16
 from .trainset import (
     AUG_FACTORS,
     PatchSampler,
+    crop_context,
     list_training_files,
     parse_jpeg_range,
     prepare_pairs,
@@ -58,6 +59,7 @@ class TrainArgs:
     lr: float | None = None
     batch: int = 16
     patch: int = 128  # HR patch side (rounded down to a multiple of the scale)
+    context: int = 0  # LR pixels seen around each patch but not scored (17: a tile's margin)
     val_every: int = 500
     ckpt_minutes: float = 3.0
     seed: int = 0
@@ -104,6 +106,8 @@ def check_inputs(a: TrainArgs, check_out: bool = True) -> None:
     for flag, value in (("--batch", a.batch), ("--val-every", a.val_every)):
         if value < 1:
             raise TrainInputError(f"{flag} must be at least 1, not {value}")
+    if a.context < 0:
+        raise TrainInputError(f"--context must be 0 or more, not {a.context}")
     if a.lr is not None and not a.lr > 0:
         raise TrainInputError(f"--lr must be positive, not {a.lr}")
     if a.stop_after is not None and not a.stop_after > 0:
@@ -246,7 +250,7 @@ def run_training(
     p = max(a.patch // a.scale, 8)
     jpeg = parse_jpeg_range(a.jpeg) if a.jpeg else None
     sampler = PatchSampler(pairs, a.scale, p, a.batch, device, seed=a.seed + 1000 * rank,
-                           jpeg=jpeg, clean_share=a.jpeg_clean_share)
+                           jpeg=jpeg, clean_share=a.jpeg_clean_share, context=a.context)
 
     step, elapsed, best = 0, 0.0, -1.0
     ckpt_path = out / "ckpt.pt"
@@ -291,6 +295,7 @@ def run_training(
             "scale": a.scale, "config_name": a.config, "train_steps": step,
             "train_minutes": round(elapsed / 60, 2), "data": [Path(d).name for d in a.data],
             "optimizer": a.optimizer, "loss": a.loss, "batch": a.batch, "patch": p * a.scale,
+            "context": a.context,
             "val": Path(a.val).name if a.val else "", "val_psnr": round(val_psnr, 4),
             "val_ssim": round(val_ssim, 5), "date": dt.date.today().isoformat(),
             "device": device.type,
@@ -332,7 +337,7 @@ def run_training(
             if device.type == "cuda":
                 lr_b = lr_b.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-                pred = train_model(lr_b)
+                pred = crop_context(train_model(lr_b), a.context, a.scale)
             loss = crit(pred.float(), hr_b)
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -22,6 +22,7 @@ from .color import y_uint8
 from .imageio import list_images, read_rgb_uint8
 from .jpeg import roundtrip
 from .resize import imresize, modcrop
+from .tiling import PAD
 
 AUG_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 LUMA_MARKER = "luma.json"  # a folder holding this file already holds uint8 luma PNGs
@@ -127,6 +128,11 @@ class PatchSampler:
     generator's state goes into checkpoints so a resumed run draws the same patches.
     With ``jpeg=(qmin, qmax)`` each LR patch (all but a ``clean_share`` of them) goes
     through a grayscale JPEG round trip at a quality drawn from the same generator.
+
+    With ``context=m`` each LR patch comes with ``m`` more LR pixels on every side (the
+    image around it, mirrored past the image border as ``tiling.PAD`` mirrors it), so the
+    network sees what a tile sees at inference; the HR patch stays the core's: the
+    trainer scores the centre of the output only (:func:`crop_context`).
     """
 
     def __init__(
@@ -139,13 +145,17 @@ class PatchSampler:
         seed: int = 0,
         jpeg: tuple[int, int] | None = None,
         clean_share: float = 0.0,
+        context: int = 0,
     ) -> None:
         self.scale, self.p, self.batch, self.device = scale, lr_patch, batch, device
+        self.context = context
         self.jpeg, self.clean_share = jpeg, clean_share
         usable = [(lr, hr) for lr, hr in pairs if min(lr.shape) >= lr_patch]
         if not usable:
             raise ValueError(f"no training image is at least {lr_patch} LR pixels on a side")
-        self.lr = [torch.from_numpy(np.ascontiguousarray(lr)).to(device) for lr, _ in usable]
+        m = context
+        self.lr = [torch.from_numpy(np.pad(lr, m, mode=PAD) if m else np.ascontiguousarray(lr))
+                   .to(device) for lr, _ in usable]
         self.hr = [torch.from_numpy(np.ascontiguousarray(hr)).to(device) for _, hr in usable]
         # Draw images in proportion to their patch positions: every patch equally likely.
         area = torch.tensor([(lr.shape[0] - lr_patch + 1) * (lr.shape[1] - lr_patch + 1)
@@ -154,8 +164,9 @@ class PatchSampler:
         self.gen = torch.Generator().manual_seed(seed)
 
     def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(lr, hr)`` float batches in [0, 1]: ``B x 1 x p x p`` and ``B x 1 x sp x sp``."""
-        p, s = self.p, self.scale
+        """``(lr, hr)`` float batches in [0, 1]: ``B x 1 x (p + 2m) x (p + 2m)`` (``m`` the
+        context) and ``B x 1 x sp x sp``."""
+        p, s, m = self.p, self.scale, self.context
         idx = torch.multinomial(self.weights, self.batch, replacement=True, generator=self.gen)
         aug = torch.randint(0, 8, (self.batch,), generator=self.gen).tolist()
         u = torch.rand(self.batch, 2, generator=self.gen, dtype=torch.float64)
@@ -168,9 +179,9 @@ class PatchSampler:
         lrs, hrs = [], []
         for k, i in enumerate(idx.tolist()):
             lr, hr = self.lr[i], self.hr[i]
-            y = int(u[k, 0] * (lr.shape[0] - p + 1))
-            x = int(u[k, 1] * (lr.shape[1] - p + 1))
-            a = lr[y : y + p, x : x + p]
+            y = int(u[k, 0] * (hr.shape[0] // s - p + 1))
+            x = int(u[k, 1] * (hr.shape[1] // s - p + 1))
+            a = lr[y : y + p + 2 * m, x : x + p + 2 * m]  # padded by m: the core starts at m
             b = hr[y * s : (y + p) * s, x * s : (x + p) * s]
             if aug[k] & 4:
                 a, b = a.t(), b.t()
@@ -182,3 +193,10 @@ class PatchSampler:
         lr_b = torch.stack(lrs)[:, None].float() / 255.0
         hr_b = torch.stack(hrs)[:, None].float() / 255.0
         return lr_b, hr_b
+
+
+def crop_context(hr: torch.Tensor, context: int, scale: int) -> torch.Tensor:
+    """The centre of an HR batch ``B x C x H x W`` without ``context`` LR pixels (``context *
+    scale`` HR pixels) on each side: the part of a :class:`PatchSampler` output scored."""
+    c = context * scale
+    return hr[..., c : hr.shape[-2] - c, c : hr.shape[-1] - c] if c else hr

@@ -149,6 +149,42 @@ def test_jpeg_patches_differ_and_resume_exactly(data, tmp_path):
     assert meta["jpeg"] == "30-60" and json.loads(meta["jpeg_clean_share"]) == 0.3
 
 
+
+def test_context_patches_are_the_mirrored_window_around_the_core(tmp_path):
+    """With context m, an LR patch is the image mirrored past its border (numpy's
+    'symmetric', as tiles are at inference) around the scored core; the HR patch is the
+    core's. An image one patch large pins the core at (0, 0): every window must be one of
+    the 8 flips/rotations of np.pad(lr, m, 'symmetric'), its HR the same one of hr."""
+    from dsrn_cli.trainset import PatchSampler, crop_context
+
+    rng = np.random.default_rng(5)
+    lr = rng.integers(0, 256, (12, 12), dtype=np.uint8)
+    hr = rng.integers(0, 256, (24, 24), dtype=np.uint8)
+    m = 5
+    sampler = PatchSampler([(lr, hr)], 2, 12, 16, torch.device("cpu"), seed=1, context=m)
+    lr_b, hr_b = sampler()
+    assert lr_b.shape == (16, 1, 12 + 2 * m, 12 + 2 * m) and hr_b.shape == (16, 1, 24, 24)
+    padded = np.pad(lr, m, mode="symmetric")
+
+    def views(a):
+        return [np.rot90(b, k) for b in (a, a.T) for k in range(4)]
+
+    for win, target in zip(lr_b[:, 0].numpy(), hr_b[:, 0].numpy(), strict=True):
+        win, target = np.rint(win * 255), np.rint(target * 255)
+        hits = [k for k, v in enumerate(views(padded)) if np.array_equal(v, win)]
+        assert len(hits) == 1
+        assert np.array_equal(views(hr)[hits[0]], target)
+    out = torch.zeros(2, 1, (12 + 2 * m) * 2, (12 + 2 * m) * 2)
+    assert crop_context(out, m, 2).shape == (2, 1, 24, 24)
+
+
+def test_training_with_context_runs_and_records_it(data, tmp_path):
+    torch.set_num_threads(1)
+    train(_args(data, tmp_path / "c", context=3))
+    meta = read_metadata(tmp_path / "c" / "last.safetensors")
+    assert json.loads(meta["context"]) == 3
+
+
 # ----------------------------------------------------------------- the command, as users run it
 
 
