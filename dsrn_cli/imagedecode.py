@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
-from .picture import Picture, Pixels, UpscaleError
+from .picture import TIFF_LAYOUT_TAGS, Picture, Pixels, UpscaleError
 
 _ORIENTATION = 0x0112
 ANIMATED_FORMATS = {"GIF", "PNG", "WEBP", "AVIF", "FLI"}  # multi-frame = an animation
@@ -97,16 +97,12 @@ def _frame_count(im: Image.Image) -> int:
     return 1  # MPO's second view, PSD layers: the image is the first frame
 
 
-# TIFF keeps its layout (size, strips, ICC) in the same IFD Pillow exposes as EXIF;
-# copied elsewhere those tags would describe the input, not the output.
-_TIFF_LAYOUT = {254, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 282, 283,
-                284, 296, 317, 320, 322, 323, 324, 325, 338, 339, 700, 34675}  # fmt: skip
-
-
 def _exif_of(im: Image.Image) -> Image.Exif:
+    """The EXIF; a TIFF keeps its layout (size, strips, ICC) in the IFD Pillow exposes as
+    EXIF, and those tags, copied elsewhere, would describe the input, not the output."""
     exif = im.getexif()
     if im.format == "TIFF":
-        for tag in _TIFF_LAYOUT & set(exif):
+        for tag in TIFF_LAYOUT_TAGS & set(exif):
             del exif[tag]
     return exif
 

@@ -3,9 +3,9 @@
 Pillow encodes everything it can hold (8-bit, 16-bit grey, float grey; animations;
 TIFF pages). 16-bit colour goes to PNG through OpenCV (``cv2.imencode``; the ICC, EXIF,
 XMP, DPI and text chunks added here) and 16-bit/float colour TIFF through ``tifffile``
-(ICC, DPI, XMP). Whatever the chosen format cannot hold (16 bits in JPEG, alpha in JPEG,
-float in PNG, frames in JPEG, metadata) is converted or dropped with a one-line note,
-returned to the caller, never silently.
+(ICC, DPI, XMP; the EXIF added here, :func:`_tiff_add_exif`). Whatever the chosen format
+cannot hold (16 bits in JPEG, alpha in JPEG, float in PNG, frames in JPEG, metadata) is
+converted or dropped with a one-line note, returned to the caller, never silently.
 """
 
 from __future__ import annotations
@@ -23,7 +23,17 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from .partfiles import part_prefix
-from .picture import Picture, Pixels, UpscaleError, as_array, channels, dtype_of, pil_mode, size_of
+from .picture import (
+    TIFF_LAYOUT_TAGS,
+    Picture,
+    Pixels,
+    UpscaleError,
+    as_array,
+    channels,
+    dtype_of,
+    pil_mode,
+    size_of,
+)
 
 # zlib level for PNG, from speed vs size on DSRN x4 outputs of Set5/Set14 photos (README):
 # level 4 encodes 2.3x as fast as Pillow's 6 for files 1.8 % larger (1: 4.4x, +14 %).
@@ -181,14 +191,19 @@ def _pil_options(pic: Picture, fmt: str, opts: WriteOptions, px: Pixels) -> dict
 def _exif_sized(exif: bytes, size: tuple[int, int], xmp: bytes | None = None) -> bytes:
     """The EXIF with PixelXDimension / PixelYDimension set to the output's size (and,
     for TIFF, the XMP tag 700)."""
+    e = _exif_resized(exif, size)
+    if xmp:
+        e[700] = xmp
+    return e.tobytes()
+
+
+def _exif_resized(exif: bytes, size: tuple[int, int]) -> Image.Exif:
     e = Image.Exif()
     e.load(exif)
     ifd = e.get_ifd(0x8769)
     if 0xA002 in ifd or 0xA003 in ifd:
         ifd[0xA002], ifd[0xA003] = size
-    if xmp:
-        e[700] = xmp
-    return e.tobytes()
+    return e
 
 
 # ----------------------------------------------------------------------- the files
@@ -270,12 +285,14 @@ def _png_deep(a: np.ndarray, pic: Picture, opts: WriteOptions) -> bytes:
 
 
 def _tiff_deep(f: IO[bytes], frames: list[np.ndarray], pic: Picture, notes: list[str]) -> None:
-    """16-bit / float colour TIFF pages with tifffile (ICC, DPI, XMP; EXIF not kept)."""
+    """16-bit / float colour TIFF pages with tifffile (ICC, DPI, XMP), in the EXIF's byte
+    order, then the EXIF (:func:`_tiff_add_exif`). tifffile's own description and
+    software tags are left out: the EXIF's ImageDescription and Software are kept."""
     import tifffile
 
-    if pic.exif:
-        notes.append("EXIF is not kept in 16-bit/float colour TIFF")
-    with tifffile.TiffWriter(f) as tw:
+    exif = _exif_resized(pic.exif, (frames[0].shape[1], frames[0].shape[0])) if pic.exif else None
+    order = ">" if exif is not None and exif.tobytes()[6:8] == b"MM" else "<"
+    with tifffile.TiffWriter(f, byteorder=order) as tw:
         for a in frames:
             extra = [(700, 1, len(pic.xmp), pic.xmp, True)] if pic.xmp else []
             photometric = "minisblack" if a.ndim == 2 or a.shape[2] == 2 else "rgb"
@@ -285,7 +302,44 @@ def _tiff_deep(f: IO[bytes], frames: list[np.ndarray], pic: Picture, notes: list
             if pic.dpi:
                 kw.update(resolution=pic.dpi, resolutionunit="INCH")
             tw.write(a, photometric=photometric, compression="zlib", iccprofile=pic.icc,
-                     extratags=extra, **kw)  # fmt: skip
+                     extratags=extra, metadata=None, software=False, **kw)  # fmt: skip
+    if exif is not None:
+        _tiff_add_exif(f, exif, notes)
+
+
+def _tiff_add_exif(f: IO[bytes], exif: Image.Exif, notes: list[str]) -> None:
+    """Add ``exif`` to the first page of the classic TIFF in ``f`` (tifffile writes no
+    EXIF IFD). Pillow lays the EXIF's IFD, with its Exif and GPS sub-IFDs, out at the end
+    of the file; after it goes a new first IFD with the page's entries and the EXIF's
+    (the page's first, none of the EXIF's layout tags) and the header points to it. The
+    old first IFD stays behind, unused (a few hundred bytes)."""
+    f.seek(0)
+    head = f.read(8)
+    e = "<" if head[:2] == b"II" else ">"
+    f.seek(struct.unpack(e + "I", head[4:])[0])
+    (n,) = struct.unpack(e + "H", f.read(2))
+    page = f.read(12 * n + 4)  # the entries and the next IFD's offset
+    size = f.seek(0, os.SEEK_END)
+    start = size + size % 2
+    ifd = exif.tobytes(start)[14:]  # without "Exif\0\0" and the TIFF header
+    (m,) = struct.unpack(e + "H", ifd[:2])
+    tags = {t: v for t, v in _ifd_entries(ifd[2 : 2 + 12 * m], e).items()
+            if t not in TIFF_LAYOUT_TAGS}  # fmt: skip
+    tags.update(_ifd_entries(page[:-4], e))
+    new = start + len(ifd) + len(ifd) % 2
+    if new + 6 + 12 * len(tags) > 2**32 - 1:
+        notes.append("TIFF over 4 GiB: EXIF not kept")
+        return
+    f.write(b"\0" * (start - size) + ifd + b"\0" * (new - start - len(ifd)))
+    f.write(struct.pack(e + "H", len(tags)) + b"".join(tags[t] for t in sorted(tags)) + page[-4:])
+    f.seek(4)
+    f.write(struct.pack(e + "I", new))
+
+
+def _ifd_entries(raw: bytes, e: str) -> dict[int, bytes]:
+    """A TIFF IFD's 12-byte entries by tag."""
+    entries = (raw[i : i + 12] for i in range(0, len(raw), 12))
+    return {struct.unpack(e + "H", x[:2])[0]: x for x in entries}
 
 
 @dataclass

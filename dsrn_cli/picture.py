@@ -29,6 +29,12 @@ _PIL_MODES = {
     ("float32", 1): "F",
 }
 
+# TIFF tags of a file's layout (size, samples, strips, resolution, XMP, ICC): read from a
+# TIFF they are not EXIF, and written into one they come from the pixels and metadata.
+TIFF_LAYOUT_TAGS = frozenset({
+    254, 256, 257, 258, 259, 262, 266, 273, 277, 278, 279, 280, 281, 282, 283, 284, 296,
+    317, 320, 322, 323, 324, 325, 338, 339, 700, 34675})  # fmt: skip
+
 
 class UpscaleError(Exception):
     """A problem with one input or output file, worded as a one-line message for users."""

@@ -20,7 +20,7 @@ from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from typer.testing import CliRunner
 
 from dsrn_cli.color import rgb_to_ycbcr, ycbcr_to_rgb
-from dsrn_cli.imageio import list_images, orient, read, write
+from dsrn_cli.imageio import Picture, list_images, orient, read, write
 from dsrn_cli.model import DSRN
 from dsrn_cli.pipeline import upscale, upscale_file
 from dsrn_cli.resize import imresize
@@ -473,3 +473,79 @@ def test_gif_stays_gif_and_format_overrides(cli: typer.Typer, tmp_path: Path) ->
     assert r.exit_code == 0, r.output
     out = Image.open(tmp_path / "a_x2.webp")
     assert out.format == "WEBP" and out.n_frames == 3
+
+
+# ----------------------------------------------- deep (16-bit / float) files: metadata
+
+
+def _exif6() -> Image.Exif:
+    """EXIF of a camera picture stored sideways (orientation 6), 8 x 6 pixels."""
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    exif[0x0110] = "Model 1"
+    exif[0x0112] = 6
+    exif.get_ifd(0x8769)[0x9003] = "2020:01:02 03:04:05"
+    exif.get_ifd(0x8769)[0xA002] = 8
+    exif.get_ifd(0x8769)[0xA003] = 6
+    return exif
+
+
+def _png16_exif(path: Path, a: np.ndarray, exif: Image.Exif) -> None:
+    """:func:`_png16` with an eXIf chunk after IHDR (the EXIF's TIFF bytes)."""
+    _png16(path, a)
+    data = path.read_bytes()
+    body = exif.tobytes()[6:]  # without "Exif\0\0"
+    crc = struct.pack(">I", zlib.crc32(b"eXIf" + body))
+    chunk = struct.pack(">I", len(body)) + b"eXIf" + body + crc
+    path.write_bytes(data[:33] + chunk + data[33:])
+
+
+def test_16_bit_tiff_keeps_exif(lite: DSRN, tmp_path: Path) -> None:
+    a = np.random.default_rng(7).integers(0, 65536, (6, 8, 3)).astype(np.uint16)
+    _png16_exif(tmp_path / "in.png", a, _exif6())
+    rec = upscale_file(tmp_path / "in.png", tmp_path / "o.tif", 2, lite, backend="torch")
+    assert not any("EXIF" in n for n in rec["notes"]), rec["notes"]
+    with tifffile.TiffFile(tmp_path / "o.tif") as tf:
+        page = tf.pages[0]
+        assert page.dtype == np.uint16 and page.shape == (16, 12, 3)  # oriented: 6 x 8 turned
+        tags = page.tags
+        assert tags["Make"].value == "TestCam" and tags["Model"].value == "Model 1"
+        assert tags["Orientation"].value == 1
+        sub = tags["ExifTag"].value
+        assert sub["DateTimeOriginal"] == "2020:01:02 03:04:05"
+        assert (sub["PixelXDimension"], sub["PixelYDimension"]) == (12, 16)
+        got = page.asarray()
+    want = upscale(np.rot90(a, -1), 2, model=lite, backend="torch")
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(_cv2_read(tmp_path / "o.tif"), want)  # a valid TIFF to OpenCV
+    assert Image.open(tmp_path / "o.tif").getexif().get_ifd(0x8769)[0x9003] == "2020:01:02 03:04:05"
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_deep_tiff_metadata_kept(tmp_path: Path, dtype: type) -> None:
+    rng = np.random.default_rng(8)
+    pages = [rng.random((6, 8, 4)).astype(np.float32) for _ in range(2)]
+    if dtype == np.uint16:
+        pages = [(p * 65535).astype(np.uint16) for p in pages]
+    exif = _exif6()
+    exif[0x0112] = 1
+    exif[0x010E] = "a description"  # ImageDescription: not tifffile's own JSON
+    exif[0x0131] = "CamOS 2"  # Software: not tifffile's name
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    pic = Picture(pages, "TIFF", kind="pages", icc=srgb, exif=exif.tobytes(), xmp=XMP,
+                  dpi=(300.0, 150.0))  # fmt: skip
+    w = write(tmp_path / "o.tif", pic)
+    assert w.notes == []
+    with tifffile.TiffFile(tmp_path / "o.tif") as tf:
+        assert len(tf.pages) == 2
+        for i, page in enumerate(tf.pages):
+            np.testing.assert_array_equal(page.asarray(), pages[i])
+        tags = tf.pages[0].tags
+        assert tags["Make"].value == "TestCam"
+        assert tags["ImageDescription"].value == "a description"
+        assert tags["Software"].value == "CamOS 2"
+        assert tags["ExifTag"].value["DateTimeOriginal"] == "2020:01:02 03:04:05"
+        assert tags["InterColorProfile"].value == srgb
+        assert tags["XMP"].value == XMP
+        assert tags["XResolution"].value == (300, 1) and tags["YResolution"].value == (150, 1)
+        assert tags["ResolutionUnit"].value == 2
