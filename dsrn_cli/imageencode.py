@@ -1,11 +1,12 @@
 """Encoding: a :class:`~dsrn_cli.picture.Picture` into a file, keeping what the format holds.
 
 Pillow encodes everything it can hold (8-bit, 16-bit grey, float grey; animations;
-TIFF pages). 16-bit colour goes to PNG through OpenCV (``cv2.imencode``; the ICC, EXIF,
-XMP, DPI and text chunks added here) and 16-bit/float colour TIFF through ``tifffile``
-(ICC, DPI, XMP; the EXIF added here, :func:`_tiff_add_exif`). Whatever the chosen format
-cannot hold (16 bits in JPEG, alpha in JPEG, float in PNG, frames in JPEG, metadata) is
-converted or dropped with a one-line note, returned to the caller, never silently.
+TIFF pages). 16-bit colour goes to PNG through OpenCV (``cv2.imencode``; 16-bit grey +
+alpha through Pillow, see :func:`_png_grey_alpha16`; the ICC, EXIF, XMP, DPI and text
+chunks added here) and 16-bit/float colour TIFF through ``tifffile`` (ICC, DPI, XMP; the
+EXIF added here, :func:`_tiff_add_exif`). Whatever the chosen format cannot hold (16 bits
+in JPEG, alpha in JPEG, float in PNG, frames in JPEG, metadata) is converted or
+dropped with a one-line note, returned to the caller, never silently.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import tempfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
 
@@ -254,18 +256,34 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def _png_grey_alpha16(a: np.ndarray, level: int) -> bytes:
+    """A 16-bit grey + alpha PNG, which neither OpenCV nor Pillow writes. Its pixels are
+    4 bytes (grey, alpha; big-endian), as RGBA 8-bit pixels are, and PNG filters work on
+    bytes a pixel apart: Pillow's RGBA encoding of those bytes is the image data, and
+    only the IHDR's bit depth and colour type (16, 4) differ."""
+    h, w = a.shape[:2]
+    rgba = np.ascontiguousarray(a, dtype=">u2").view(np.uint8).reshape(h, w, 4)
+    buf = BytesIO()
+    Image.fromarray(rgba).save(buf, format="PNG", compress_level=level)
+    data = buf.getvalue()
+    ihdr = b"IHDR" + data[16:24] + bytes([16, 4]) + data[26:29]
+    return data[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + data[33:]
+
+
 def _png_deep(a: np.ndarray, pic: Picture, opts: WriteOptions) -> bytes:
-    """A 16-bit colour PNG: OpenCV's encoding, with the metadata chunks after IHDR."""
+    """A 16-bit colour or grey + alpha PNG: OpenCV's encoding (grey + alpha: Pillow's,
+    :func:`_png_grey_alpha16`), with the metadata chunks after IHDR."""
     import cv2
 
-    bgr = a[..., ::-1] if a.shape[2] == 3 else a[..., [2, 1, 0, 3]] if a.shape[2] == 4 else None
-    if a.shape[2] == 2:  # grey + alpha: OpenCV writes no LA; written as RGBA
-        bgr = a[..., [0, 0, 0, 1]]
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr),
-                           [cv2.IMWRITE_PNG_COMPRESSION, opts.png_level])  # fmt: skip
-    if not ok:
-        raise UpscaleError("OpenCV could not encode the 16-bit PNG")
-    data = buf.tobytes()
+    if a.shape[2] == 2:
+        data = _png_grey_alpha16(a, opts.png_level)
+    else:
+        bgr = a[..., ::-1] if a.shape[2] == 3 else a[..., [2, 1, 0, 3]]
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr),
+                               [cv2.IMWRITE_PNG_COMPRESSION, opts.png_level])  # fmt: skip
+        if not ok:
+            raise UpscaleError("OpenCV could not encode the 16-bit PNG")
+        data = buf.tobytes()
     extra = b""
     if pic.icc:
         extra += _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(pic.icc))

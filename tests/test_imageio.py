@@ -549,3 +549,26 @@ def test_deep_tiff_metadata_kept(tmp_path: Path, dtype: type) -> None:
         assert tags["XMP"].value == XMP
         assert tags["XResolution"].value == (300, 1) and tags["YResolution"].value == (150, 1)
         assert tags["ResolutionUnit"].value == 2
+
+
+def test_16_bit_grey_alpha_png_stays_grey_alpha(lite: DSRN, tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    la = rng.integers(0, 65536, (6, 8, 2)).astype(np.uint16)
+    _png16(tmp_path / "in.png", la)
+    upscale_file(tmp_path / "in.png", tmp_path / "o.png", 2, lite, backend="torch")
+    head = (tmp_path / "o.png").read_bytes()[:26]
+    assert (head[24], head[25]) == (16, 4)  # IHDR: 16 bits, colour type 4 (grey + alpha)
+    got = cv2.imread(str(tmp_path / "o.png"), cv2.IMREAD_UNCHANGED)  # OpenCV: as BGRA
+    assert got.dtype == np.uint16 and got.shape == (12, 16, 4)
+    np.testing.assert_array_equal(got[..., [0, 3]], upscale(la, 2, model=lite, backend="torch"))
+    grey_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    grey_icc = grey_icc[:16] + b"GRAY" + grey_icc[20:]  # a grey profile, as far as PNG cares
+    pic = Picture([la], "PNG", icc=grey_icc, exif=_exif6().tobytes(), xmp=XMP, dpi=(300.0, 300.0),
+                  text={"parameters": "x"})  # fmt: skip
+    assert write(tmp_path / "m.png", pic).notes == []
+    assert (tmp_path / "m.png").read_bytes()[25] == 4  # a grey profile on grey pixels
+    out = Image.open(tmp_path / "m.png")
+    assert out.info["icc_profile"] == grey_icc
+    assert out.getexif()[0x010F] == "TestCam"
+    assert tuple(round(float(v)) for v in out.info["dpi"]) == (300, 300)
+    assert out.text["parameters"] == "x" and b"dc:format" in out.info["xmp"]
