@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
-from .picture import TIFF_LAYOUT_TAGS, Picture, Pixels, UpscaleError
+from .picture import TIFF_LAYOUT_TAGS, Picture, Pixels, UpscaleError, partial_alpha
 
 _ORIENTATION = 0x0112
 ANIMATED_FORMATS = {"GIF", "PNG", "WEBP", "AVIF", "FLI"}  # multi-frame = an animation
@@ -313,7 +313,8 @@ def _cv2_only(src: Path, max_pixels: int | None) -> Picture:
         raise UpscaleError("not an image (or a format Pillow cannot read)") from e
     _check_pixels((frames[0].shape[1], frames[0].shape[0]), len(frames), max_pixels)
     kind = "pages" if len(frames) > 1 else "still"
-    return Picture(frames, "TIFF", True, kind)  # type: ignore[arg-type]
+    soft = any(partial_alpha(f) for f in frames)
+    return Picture(frames, "TIFF", True, kind, partial_alpha=soft)  # type: ignore[arg-type]
 
 
 def read(src: str | Path, max_pixels: int | None = None) -> Picture:
@@ -347,6 +348,7 @@ def read(src: str | Path, max_pixels: int | None = None) -> Picture:
         else:
             _read_pages(src, im, n, pic)
         pic.frames = [orient(as_np(f), orientation) for f in pic.frames]
+        pic.partial_alpha = any(partial_alpha(f) for f in pic.frames)
         return pic
     finally:
         im.close()

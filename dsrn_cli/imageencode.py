@@ -5,8 +5,8 @@ TIFF pages). 16-bit colour goes to PNG through OpenCV (``cv2.imencode``; 16-bit 
 alpha through Pillow, see :func:`_png_grey_alpha16`; the ICC, EXIF, XMP, DPI and text
 chunks added here) and 16-bit/float colour TIFF through ``tifffile`` (ICC, DPI, XMP; the
 EXIF added here, :func:`_tiff_add_exif`). Whatever the chosen format cannot hold (16 bits
-in JPEG, alpha in JPEG, float in PNG, frames in JPEG, metadata) is converted or
-dropped with a one-line note, returned to the caller, never silently.
+in JPEG, alpha in JPEG, partial alpha in GIF, float in PNG, frames in JPEG, metadata) is
+converted or dropped with a one-line note, returned to the caller, never silently.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from .picture import (
     as_array,
     channels,
     dtype_of,
+    partial_alpha,
     pil_mode,
     size_of,
 )
@@ -60,6 +61,7 @@ FORMATS = {
 # What each output format can hold (the README's "what is kept" table).
 _DEPTHS = {"PNG": {"uint8", "uint16"}, "TIFF": {"uint8", "uint16", "float32"}}
 _ALPHA = {"PNG", "WEBP", "TIFF", "GIF", "BMP"}
+_ON_OFF_ALPHA = {"GIF"}  # transparent or opaque: one transparent palette index
 _ICC = {"PNG", "JPEG", "WEBP", "TIFF"}
 _EXIF = {"PNG", "JPEG", "WEBP", "TIFF"}
 _XMP = {"PNG", "JPEG", "WEBP", "TIFF"}
@@ -122,13 +124,28 @@ def _composite(a: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
     return out[..., 0] if c == 1 else out
 
 
-def _fit(px: Pixels, fmt: str, opts: WriteOptions, notes: list[str]) -> Pixels:
-    """Convert one frame to what ``fmt`` holds, noting every loss."""
+def _on_off(a: np.ndarray) -> np.ndarray:
+    """uint8 grey/RGB + alpha as RGBA with alpha 0 or 255 (opaque from 128, 50 %), every
+    transparent pixel black, so the palette gets one transparent colour (Pillow writes
+    grey + alpha into GIF without its alpha, and keeps only alpha 0 transparent). Nothing
+    transparent: the grey or RGB alone (a grey image keeps its 256 exact levels)."""
+    opaque = a[..., -1:] >= 128
+    if opaque.all():
+        return np.ascontiguousarray(a[..., 0] if a.shape[2] == 2 else a[..., :3])
+    rgb = a[..., :1].repeat(3, 2) if a.shape[2] == 2 else a[..., :3]
+    return np.concatenate([np.where(opaque, rgb, 0), opaque * np.uint8(255)], 2).astype(np.uint8)
+
+
+def _fit(px: Pixels, fmt: str, opts: WriteOptions, notes: list[str],
+         soft: bool | None = None) -> Pixels:  # fmt: skip
+    """Convert one frame to what ``fmt`` holds, noting every loss. ``soft``: whether the
+    input had partial alpha (None: this frame's alpha is looked at)."""
     dt = dtype_of(px).name
     ch = channels(px)
     keep_depth = _DEPTHS.get(fmt, {"uint8"})
     alpha = ch in (2, 4)
-    needs = dt not in keep_depth or (alpha and fmt not in _ALPHA) or (
+    on_off = alpha and fmt in _ON_OFF_ALPHA
+    needs = dt not in keep_depth or (alpha and fmt not in _ALPHA) or on_off or (
         fmt == "BMP" and ch == 2) or (isinstance(px, Image.Image) and px.mode == "I")  # fmt: skip
     if not needs:
         return px
@@ -145,6 +162,11 @@ def _fit(px: Pixels, fmt: str, opts: WriteOptions, notes: list[str]) -> Pixels:
         notes.append(f"{fmt} has no alpha: composited onto the background "
                      f"({r},{g},{b}; --background)")  # fmt: skip
         a = _composite(a, opts.background)
+    if on_off:
+        if partial_alpha(a) if soft is None else soft:
+            notes.append(f"{fmt} holds only on/off transparency: the partial alpha was "
+                         "reduced to on/off (opaque from 50 %)")  # fmt: skip
+        a = _on_off(a)
     if fmt == "BMP" and ch == 2:
         a = np.ascontiguousarray(a[..., [0, 0, 0, 1]])
     return a
@@ -386,7 +408,7 @@ def write(dst: str | Path, pic: Picture, opts: WriteOptions | None = None) -> Wr
     if multi and pic.kind == "animation" and fmt in _PAGES:
         notes.append("TIFF pages hold no frame durations: the animation's timing not kept")
     _keep_notes(pic, fmt, notes)
-    fitted = [_fit(px, fmt, opts, notes) for px in frames]
+    fitted = [_fit(px, fmt, opts, notes, pic.partial_alpha) for px in frames]
     deep = [pil_mode(px) is None for px in fitted]
     if any(deep) and fmt == "TIFF":
         arrays = [as_array(px) for px in fitted]

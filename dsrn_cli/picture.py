@@ -71,6 +71,15 @@ def as_array(px: Pixels) -> np.ndarray:
     return np.asarray(px)
 
 
+def partial_alpha(px: Pixels) -> bool:
+    """Whether the alpha has values between transparent and opaque (no alpha: False)."""
+    if channels(px) not in (2, 4):
+        return False
+    a = as_array(px)[..., -1]
+    peak = 1.0 if a.dtype == np.float32 else np.iinfo(a.dtype).max
+    return bool(np.any((a != 0) & (a != peak)))
+
+
 def size_of(px: Pixels) -> tuple[int, int]:
     """(width, height)."""
     if isinstance(px, Image.Image):
@@ -85,7 +94,9 @@ class Picture:
     ``durations`` are milliseconds per frame (animations), ``loop`` the animation's loop
     count (0 forever). ``exif`` has the orientation reset to 1 (the pixels are already
     oriented); ``xmp`` likewise. ``dpi`` is (x, y) dots per inch. ``text`` holds PNG text
-    chunks. ``notes`` are one-line remarks for the user (conversions made while reading).
+    chunks. ``partial_alpha``: whether the input's alpha had values between transparent
+    and opaque (None: not known; the writer looks at the frames it writes). ``notes`` are
+    one-line remarks for the user (conversions made while reading).
     """
 
     frames: list[Pixels]
@@ -99,6 +110,7 @@ class Picture:
     xmp: bytes | None = None
     dpi: tuple[float, float] | None = None
     text: dict[str, str] = field(default_factory=dict)
+    partial_alpha: bool | None = None
     notes: list[str] = field(default_factory=list)
 
     @property

@@ -475,6 +475,34 @@ def test_gif_stays_gif_and_format_overrides(cli: typer.Typer, tmp_path: Path) ->
     assert out.format == "WEBP" and out.n_frames == 3
 
 
+# ------------------------------------------------ on/off transparency (GIF): said, kept
+
+
+def test_partial_alpha_into_gif_is_said(cli: typer.Typer, lite: DSRN, tmp_path: Path) -> None:
+    a = np.zeros((16, 24, 4), np.uint8)
+    a[..., :3] = (200, 40, 40)
+    a[..., 3] = np.linspace(0, 255, 24).round().astype(np.uint8)  # a soft left-to-right fade
+    Image.fromarray(a).save(tmp_path / "soft.png")
+    r = _run(cli, str(tmp_path / "soft.png"), "-s", "2", "-o", str(tmp_path / "o.gif"))
+    assert r.exit_code == 0, r.output
+    assert "partial alpha" in r.output and "on/off transparency" in r.output
+    got = np.asarray(Image.open(tmp_path / "o.gif").convert("RGBA"))
+    want = upscale(a, 2, model=lite, backend="torch")
+    np.testing.assert_array_equal(got[..., 3], np.where(want[..., 3] >= 128, 255, 0))
+
+
+def test_grey_alpha_into_gif_keeps_transparency(lite: DSRN, tmp_path: Path) -> None:
+    la = np.zeros((16, 24, 2), np.uint8)
+    la[4:12, 6:18] = (90, 255)  # a grey box on transparent: on/off alpha only
+    Image.fromarray(la, "LA").save(tmp_path / "la.png")
+    rec = upscale_file(tmp_path / "la.png", tmp_path / "o.gif", 2, lite, backend="torch")
+    got = np.asarray(Image.open(tmp_path / "o.gif").convert("LA"))
+    want = upscale(la, 2, model=lite, backend="torch")
+    np.testing.assert_array_equal(got[..., 1], np.where(want[..., 1] >= 128, 255, 0))
+    # the upscaled edges are soft, the input's alpha was not: nothing of the input lost
+    assert not any("partial alpha" in n for n in rec["notes"]), rec["notes"]
+
+
 # ----------------------------------------------- deep (16-bit / float) files: metadata
 
 
