@@ -296,6 +296,25 @@ def _webp_lossless(path: Path) -> bool:
     return b"VP8L" in data and b"VP8 " not in data
 
 
+def _webp_canvas_alpha(src: Path, im: Image.Image) -> Image.Image:
+    """An animated WebP whose header says "no alpha" may still be transparent: libwebp's
+    animation encoder crops each frame to its changed or opaque part, leaves the rest of
+    the canvas transparent, and sets the header's alpha flag only for frames with alpha
+    of their own (Pillow writes binary transparency so). Pillow trusts the flag and shows
+    that canvas black; reopened with the flag set, the frames come with their alpha
+    (all opaque: dropped again by :func:`_read_animation`)."""
+    with open(src, "rb") as f:
+        head = f.read(21)
+    if head[12:16] != b"VP8X" or not head[20] & 0x02:  # not an animation
+        return im
+    data = bytearray(src.read_bytes())
+    data[20] |= 0x10
+    im.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(BytesIO(bytes(data)))
+
+
 def _load(im: Image.Image) -> None:
     try:
         with warnings.catch_warnings():
@@ -327,6 +346,8 @@ def read(src: str | Path, max_pixels: int | None = None) -> Picture:
     im = _open(src, max_pixels)
     if im is None:
         return _cv2_only(src, max_pixels)
+    if im.format == "WEBP" and im.mode == "RGB":
+        im = _webp_canvas_alpha(src, im)
     notes: list[str] = []
     try:
         n = _frame_count(im)

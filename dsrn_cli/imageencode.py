@@ -382,6 +382,24 @@ def _ifd_entries(raw: bytes, e: str) -> dict[int, bytes]:
     return {struct.unpack(e + "H", x[:2])[0]: x for x in entries}
 
 
+def _save(f: IO[bytes], images: list[Image.Image], fmt: str, o: dict[str, Any]) -> None:
+    images[0].save(f, format=fmt, **o)
+    if fmt == "WEBP" and any(im.mode == "RGBA" for im in images):
+        _webp_alpha_flag(f)
+
+
+def _webp_alpha_flag(f: IO[bytes]) -> None:
+    """Set an animated WebP's alpha flag. libwebp's animation encoder crops each frame to
+    its changed or opaque part and leaves the rest of the canvas transparent, but sets the
+    flag only for frames with alpha of their own: readers that trust it (Pillow) would
+    show that transparent canvas black."""
+    f.seek(12)
+    head = f.read(9)
+    if head[:4] == b"VP8X" and head[8] & 0x02:
+        f.seek(20)
+        f.write(bytes([head[8] | 0x10]))
+
+
 @dataclass
 class Written:
     """What :func:`write` did: the output size (width, height) and its notes."""
@@ -427,5 +445,5 @@ def write(dst: str | Path, pic: Picture, opts: WriteOptions | None = None) -> Wr
                 o["loop"] = pic.loop
             if fmt == "GIF":
                 o["disposal"] = 2  # full frames: each replaces the last (keeps transparency)
-        atomic(dst, lambda f: images[0].save(f, format=fmt, **o))
+        atomic(dst, lambda f: _save(f, images, fmt, o))
     return Written(size_of(fitted[0]), list(dict.fromkeys(notes)))

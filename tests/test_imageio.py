@@ -438,7 +438,8 @@ def _frames() -> list[np.ndarray]:
 
 @pytest.mark.parametrize("ext", ["gif", "webp", "png"])
 def test_animation_frame_by_frame(lite: DSRN, tmp_path: Path, ext: str) -> None:
-    frames = [Image.fromarray(f) for f in _frames()]
+    arrays = _frames()
+    frames = [Image.fromarray(f) for f in arrays]
     durations = [80, 120, 200]
     extra = {"lossless": True} if ext == "webp" else {"disposal": 2} if ext == "gif" else {}
     frames[0].save(tmp_path / f"a.{ext}", save_all=True, append_images=frames[1:],
@@ -449,14 +450,12 @@ def test_animation_frame_by_frame(lite: DSRN, tmp_path: Path, ext: str) -> None:
     assert out.format == src.format and out.n_frames == 3 and out.size == (64, 48)
     assert out.info.get("loop") == 3
     for i in range(3):
-        src.seek(i)
         out.seek(i)
         out.load()
         assert out.info.get("duration") == durations[i]
-        want = upscale(np.asarray(src.convert("RGBA")), 2, model=lite, backend="torch").astype(int)
+        want = upscale(arrays[i], 2, model=lite, backend="torch").astype(int)
         got = np.asarray(out.convert("RGBA")).astype(int)
-        if ext != "webp":  # Pillow writes animated WebP without its alpha flag
-            assert (got[..., 3] == 0).sum() > 0  # transparency kept (GIF: a transparent index)
+        assert (got[..., 3] == 0).sum() > 0  # transparency kept (GIF: a transparent index)
         inside = want[..., 3] == 255
         tol = 24 if ext == "gif" else 0  # GIF: 256 colours per frame
         assert np.abs(got[inside] - want[inside]).max() <= tol
@@ -501,6 +500,38 @@ def test_grey_alpha_into_gif_keeps_transparency(lite: DSRN, tmp_path: Path) -> N
     np.testing.assert_array_equal(got[..., 1], np.where(want[..., 1] >= 128, 255, 0))
     # the upscaled edges are soft, the input's alpha was not: nothing of the input lost
     assert not any("partial alpha" in n for n in rec["notes"]), rec["notes"]
+
+
+# ------------------------------------------- animated WebP: the canvas's transparency
+
+
+@pytest.mark.parametrize("ext", ["webp", "png", "gif"])
+def test_animated_webp_alpha_kept(lite: DSRN, tmp_path: Path, ext: str) -> None:
+    frames = _frames()  # boxes on transparent: libwebp crops the frames to the boxes and
+    ims = [Image.fromarray(f) for f in frames]  # sets no alpha flag, the canvas is the alpha
+    ims[0].save(tmp_path / "a.webp", save_all=True, append_images=ims[1:], duration=100,
+                lossless=True)  # fmt: skip
+    rec = upscale_file(tmp_path / "a.webp", tmp_path / f"o.{ext}", 2, lite, backend="torch")
+    out = Image.open(tmp_path / f"o.{ext}")
+    assert out.n_frames == 3
+    for i, f in enumerate(frames):
+        out.seek(i)
+        got = np.asarray(out.convert("RGBA"))
+        want = upscale(f, 2, model=lite, backend="torch")[..., 3]
+        if ext == "gif":
+            want = np.where(want >= 128, 255, 0)
+        np.testing.assert_array_equal(got[..., 3], want)
+    assert not any("partial alpha" in n for n in rec["notes"]), rec["notes"]  # on/off in
+
+
+def test_animated_webp_written_with_its_alpha(tmp_path: Path) -> None:
+    frames = _frames()  # on/off alpha: libwebp alone would write no alpha flag
+    write(tmp_path / "o.webp", Picture(frames, "WEBP", kind="animation", durations=[100] * 3))
+    assert (tmp_path / "o.webp").read_bytes()[20] & 0x10  # VP8X: alpha
+    out = Image.open(tmp_path / "o.webp")
+    for i, f in enumerate(frames):
+        out.seek(i)
+        np.testing.assert_array_equal(np.asarray(out.convert("RGBA"))[..., 3], f[..., 3])
 
 
 # ----------------------------------------------- deep (16-bit / float) files: metadata
