@@ -8,6 +8,8 @@ with PYTHONPATH pointing at it, through the same ``bench`` functions ``dsrn benc
     python scripts/border_psnr.py --old /path/to/old/tree --model lite --scales 2 3 4
     python scripts/border_psnr.py --old ... --pad edge    # this tree with edge padding
     python scripts/border_psnr.py --old ... --border 8    # mirror only 8 px, zeros beyond
+    python scripts/border_psnr.py --old ... --weights 'runs/ctx_lite_x{scale}/best.safetensors'
+                                                          # other weights in this tree
 
 The data is ../shared/data/test next to the repository, or $DSRN_SHARED/data/test.
 
@@ -45,7 +47,8 @@ def _limit_border(tiling, m: int) -> None:
 
 
 def _emit(
-    model: str, scales: list[int], sets: list[str], pad: str | None, border: int | None
+    model: str, scales: list[int], sets: list[str], pad: str | None, border: int | None,
+    weights: str | None = None,
 ) -> None:
     """Worker: one JSON line per image, computed by the tree on PYTHONPATH."""
 
@@ -62,7 +65,8 @@ def _emit(
     if border is not None:
         _limit_border(tiling, border)
     for scale in scales:
-        net = get_model(scale, model, device="cpu", backend="auto")
+        path = weights.format(scale=scale) if weights else None
+        net = get_model(scale, model, weights=path, device="cpu", backend="auto")
         for name in sets:
             for path in sorted((DATA / name).glob("*.png")):
                 hr = modcrop(read_rgb_uint8(path), scale)
@@ -80,6 +84,8 @@ def _run(tree: Path, args: argparse.Namespace, new: bool) -> list[dict]:
         cmd += ["--pad", args.pad]
     if new and args.border is not None:
         cmd += ["--border", str(args.border)]
+    if new and args.weights:
+        cmd += ["--weights", args.weights]
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"}
     out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, text=True).stdout
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
@@ -93,11 +99,13 @@ def main() -> None:
     ap.add_argument("--sets", nargs="+", default=["Set5", "Set14"])
     ap.add_argument("--pad", choices=["symmetric", "edge", "reflect"], help="tiling.PAD here")
     ap.add_argument("--border", type=int, help="mirror only this many LR pixels here")
+    ap.add_argument("--weights", help="weights file here instead of the bundled one; "
+                    "{scale} is replaced by the scale")
     ap.add_argument("--json", type=Path, help="write the per-image values here")
     ap.add_argument("--emit", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.emit:
-        _emit(args.model, args.scales, args.sets, args.pad, args.border)
+        _emit(args.model, args.scales, args.sets, args.pad, args.border, args.weights)
         return
     import numpy as np
 
