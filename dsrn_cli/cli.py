@@ -104,8 +104,7 @@ def models(
                   caption=f"auto: used without --model on this machine ({dev}); "
                           f"JPEG: used instead for JPEG inputs of quality <= "
                           f"{JPEG_AUTO_MAX_QUALITY} (estimated from the file's tables). "
-                          "Set5 / Set14: PSNR in dB on Y, as dsrn bench measured it when "
-                          "the file was bundled (fp32; the README has today's). "
+                          "Set5 / Set14: PSNR in dB on Y, as dsrn bench measures it (fp32). "
                           + _precision_note(rows))
     per_row = len({r["precision"] for r in rows}) > 1
     cols = ["model", "scale", "params", "size", "sha256", "Set5 / Set14"]
