@@ -631,3 +631,77 @@ def test_16_bit_grey_alpha_png_stays_grey_alpha(lite: DSRN, tmp_path: Path) -> N
     assert out.getexif()[0x010F] == "TestCam"
     assert tuple(round(float(v)) for v in out.info["dpi"]) == (300, 300)
     assert out.text["parameters"] == "x" and b"dc:format" in out.info["xmp"]
+
+# ----------------------------------------------------------------- BMP alpha
+
+
+def _bmp(path: Path, words: np.ndarray, masks: tuple[int, ...], header: int = 108,
+         comp: int = 3, dpi: int = 0) -> None:  # fmt: skip
+    """A BMP written by hand (struct): ``words`` (``H x W`` uint16/uint32 pixels, top row
+    first) stored bottom-up under a ``header``-byte info header with the R, G, B, A
+    ``masks`` (a 40-byte header: after it, as BI_ALPHABITFIELDS (6) has them)."""
+    h, w = words.shape
+    bits = words.dtype.itemsize * 8
+    stride = (bits * w + 31) // 32 * 4
+    rows = b"".join(r.astype(f"<u{bits // 8}").tobytes().ljust(stride, b"\0") for r in words[::-1])
+    ppm = round(dpi / 0.0254)
+    info = struct.pack("<IiiHHIIiiII", header, w, h, 1, bits, comp, len(rows), ppm, ppm, 0, 0)
+    packed = struct.pack("<4I", *masks)
+    if header == 40:
+        info += packed
+    else:
+        info += (packed + b"BGRs").ljust(header - 40, b"\0")
+    off = 14 + len(info)
+    path.write_bytes(b"BM" + struct.pack("<IHHI", off + len(rows), 0, 0, off) + info + rows)
+
+
+def _pack(v: np.ndarray, masks: tuple[int, ...], dtype: type) -> np.ndarray:
+    """``H x W x 4`` channel values into pixels of ``dtype`` through the masks."""
+    out = np.zeros(v.shape[:2], np.uint64)
+    for c, m in enumerate(masks):
+        out |= v[..., c].astype(np.uint64) << ((m & -m).bit_length() - 1)
+    return out.astype(dtype)
+
+
+@pytest.mark.parametrize("layout", ["bgra_v4", "bgra_v5_56", "a1r5g5b5", "a4r4g4b4",
+                                    "alphabitfields", "a2r10g10b10"])  # fmt: skip
+def test_bmp_with_alpha_read_with_it(tmp_path: Path, layout: str) -> None:
+    rng = np.random.default_rng(10)
+    masks, tops, dtype, header, comp = {
+        "bgra_v4": ((0xFF0000, 0xFF00, 0xFF, 0xFF000000), (255,) * 4, np.uint32, 108, 3),
+        "bgra_v5_56": ((0xFF, 0xFF00, 0xFF0000, 0xFF000000), (255,) * 4, np.uint32, 56, 3),
+        "a1r5g5b5": ((0x7C00, 0x3E0, 0x1F, 0x8000), (31, 31, 31, 1), np.uint16, 124, 3),
+        "a4r4g4b4": ((0xF00, 0xF0, 0xF, 0xF000), (15,) * 4, np.uint16, 124, 3),
+        "alphabitfields": ((0xFF0000, 0xFF00, 0xFF, 0xFF000000), (255,) * 4, np.uint32, 40, 6),
+        "a2r10g10b10": ((0x3FF00000, 0xFFC00, 0x3FF, 0xC0000000), (1023,) * 3 + (3,),
+                        np.uint32, 124, 3),
+    }[layout]  # fmt: skip
+    v = np.stack([rng.integers(0, t + 1, (5, 7)) for t in tops], 2)
+    _bmp(tmp_path / "in.bmp", _pack(v, masks, dtype), masks, header, comp, dpi=300)
+    peak = 65535 if max(tops) > 255 else 255
+    want = np.floor(v * peak / np.array(tops, np.float64) + 0.5)
+    pic = read(tmp_path / "in.bmp")
+    np.testing.assert_array_equal(pic.arr, want.astype(np.uint16 if peak > 255 else np.uint8))
+    assert pic.dpi is not None and tuple(round(d) for d in pic.dpi) == (300, 300)
+    if layout.startswith("bgra"):  # what Pillow reads too
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "in.bmp")), pic.arr)
+
+
+def test_bmp_keeps_alpha(lite: DSRN, tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    rgba = np.dstack([_smooth(6, 8), rng.integers(0, 256, (6, 8), dtype=np.uint8)])
+    la = np.dstack([_smooth(6, 8)[..., 0], rng.integers(0, 256, (6, 8), dtype=np.uint8)])
+    for name, a, mode in (("rgba", rgba, "RGBA"), ("la", la, "LA")):
+        Image.fromarray(a, mode).save(tmp_path / f"{name}.png", dpi=(300, 300))
+        rec = upscale_file(tmp_path / f"{name}.png", tmp_path / f"{name}.bmp", 2, lite,
+                           backend="torch")  # fmt: skip
+        assert rec["notes"] == []
+        up = upscale(a, 2, model=lite, backend="torch")
+        want = up if name == "rgba" else up[..., [0, 0, 0, 1]]  # grey + alpha: as RGBA
+        out = Image.open(tmp_path / f"{name}.bmp")
+        assert out.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(out), want)
+        assert tuple(round(float(d)) for d in out.info["dpi"]) == (300, 300)
+        np.testing.assert_array_equal(_cv2_read(tmp_path / f"{name}.bmp"), want)
+        np.testing.assert_array_equal(read(tmp_path / f"{name}.bmp").arr, want)
+
