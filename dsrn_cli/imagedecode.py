@@ -12,6 +12,7 @@ littlecms (``PIL.ImageCms``).
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 import sys
@@ -19,6 +20,7 @@ import warnings
 from functools import cache
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
@@ -33,6 +35,7 @@ _HEADER_ONLY = {"MPEG", "EPS", "PDF"}
 # What OpenCV reads beyond Pillow (deep colour TIFF/PNG use the same extensions).
 _CV2_EXTS = {".tif", ".tiff", ".png"}
 _NON_RGB = ("CMYK", "LAB", "YCbCr", "HSV")
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic TIFF, BigTIFF
 
 
 @cache
@@ -71,7 +74,7 @@ def _open(src: Path, max_pixels: int | None) -> Image.Image | None:
         raise UpscaleError("permission denied") from e
     except UnidentifiedImageError as e:
         with open(src, "rb") as f:
-            if f.read(4) in (b"II*\0", b"MM\0*"):
+            if f.read(4) in _TIFF_MAGIC:
                 return None
         raise UpscaleError("not an image (or a format Pillow cannot read)") from e
     except Image.DecompressionBombError as e:
@@ -209,7 +212,8 @@ def _cv2_frames(path: Path) -> list[np.ndarray]:
     OpenCV where tifffile lacks the codec (LZW, JPEG need the imagecodecs package)."""
     import cv2
 
-    tiff = path.open("rb").read(4) in (b"II*\0", b"MM\0*")
+    with path.open("rb") as f:
+        tiff = f.read(4) in _TIFF_MAGIC
     if tiff:
         try:
             return _tifffile_pages(path)
@@ -275,8 +279,15 @@ def _xmp_of(im: Image.Image) -> bytes | None:
     xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
     if xmp is None and im.format == "TIFF":
         xmp = im.tag_v2.get(700)
+    return _xmp_oriented(xmp)
+
+
+def _xmp_oriented(xmp: bytes | str | tuple[int, ...] | None) -> bytes | None:
+    """The XMP as bytes, its tiff:Orientation reset to 1 (the pixels get oriented)."""
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
+    elif isinstance(xmp, tuple):  # a TIFF BYTE tag, as some Pillow versions give it
+        xmp = bytes(xmp)
     if not xmp:
         return None
     xmp = re.sub(rb'(tiff:Orientation=")\d(")', rb"\g<1>1\2", xmp)
@@ -325,16 +336,79 @@ def _load(im: Image.Image) -> None:
         raise UpscaleError(f"truncated or corrupt image ({e})") from e
 
 
+def _load_turned(im: Image.Image) -> int:
+    """Load ``im``; returns the EXIF orientation Pillow applied to the pixels it decoded
+    (1: none). Pillow 13 turns a TIFF page so as it loads it and drops its Orientation
+    tag: the page's pixels read at full depth elsewhere (tifffile) need the same turn."""
+    before = int(im.tag_v2.get(_ORIENTATION, 1) or 1) if im.format == "TIFF" else 1
+    _load(im)
+    return before if before != 1 and _ORIENTATION not in im.tag_v2 else 1
+
+
 def _cv2_only(src: Path, max_pixels: int | None) -> Picture:
-    """A TIFF Pillow cannot open (float or other deep colour): pixels only."""
+    """A TIFF Pillow cannot decode (float colour, 16-bit grey + alpha, 32-bit integers,
+    ...): the pixels from tifffile or OpenCV, the metadata from its tags
+    (:func:`_tiff_metadata`)."""
     try:
         frames = _cv2_frames(src)
     except ImportError as e:
         raise UpscaleError("not an image (or a format Pillow cannot read)") from e
     _check_pixels((frames[0].shape[1], frames[0].shape[0]), len(frames), max_pixels)
     kind = "pages" if len(frames) > 1 else "still"
-    soft = any(partial_alpha(f) for f in frames)
-    return Picture(frames, "TIFF", True, kind, partial_alpha=soft)  # type: ignore[arg-type]
+    pic = Picture([], "TIFF", True, kind)  # type: ignore[arg-type]
+    orientation = _tiff_metadata(src, pic)
+    pic.frames = [orient(f, orientation) for f in frames]
+    _match_icc(pic)
+    pic.partial_alpha = any(partial_alpha(f) for f in pic.frames)
+    return pic
+
+
+def _tiff_metadata(src: Path, pic: Picture) -> int:
+    """Fill ``pic``'s ICC, EXIF, XMP and DPI from the first IFD of a TIFF whose pixels
+    Pillow cannot decode: Pillow reads those tags all the same (``Image.Exif`` over the
+    file, as ``getexif`` does for the TIFFs it opens), so they are kept as from any TIFF.
+    Returns the EXIF orientation (reset to 1 in the EXIF kept); a note if the tags
+    cannot be read."""
+    try:
+        with open(src, "rb") as f:
+            head = f.read(16)
+            e = "<" if head[:2] == b"II" else ">"
+            exif = Image.Exif()
+            if struct.unpack(e + "H", head[2:4])[0] == 43:  # BigTIFF: 8-byte offsets
+                exif.bigtiff, exif.endian = True, e
+                exif.load_from_fp(f, struct.unpack(e + "Q", head[8:16])[0])
+            else:
+                f.seek(0)
+                exif.load_from_fp(f)
+            icc, xmp = exif.get(34675), exif.get(700)
+            dpi = _tiff_dpi(exif.get(282), exif.get(283), exif.get(296))
+            for tag in TIFF_LAYOUT_TAGS & set(exif):
+                del exif[tag]
+            orientation = int(exif.get(_ORIENTATION, 1) or 1)
+            if _ORIENTATION in exif:
+                exif[_ORIENTATION] = 1
+            exif.bigtiff = False  # written as classic EXIF (the sub-IFDs are read as they were)
+            data = exif.tobytes() if len(exif) else None  # reads the Exif/GPS sub-IFDs
+    except Exception as err:  # noqa: BLE001 - any malformed IFD: said, pixels kept
+        pic.notes.append(f"the input's TIFF tags could not be read ({err}): its ICC "
+                         "profile, EXIF, XMP and DPI not kept")  # fmt: skip
+        return 1
+    pic.icc = bytes(icc) if isinstance(icc, (bytes, tuple)) and icc else None
+    pic.exif, pic.xmp, pic.dpi = data, _xmp_oriented(xmp), dpi
+    return orientation
+
+
+def _tiff_dpi(x: Any, y: Any, unit: Any) -> tuple[float, float] | None:
+    """Dots per inch from TIFF XResolution, YResolution, ResolutionUnit, read as Pillow
+    does: unit 2 or none inch, 3 centimetre, 1 (no absolute unit) no DPI."""
+    if x is None or y is None or unit not in (None, 2, 3):
+        return None
+    per_inch = 2.54 if unit == 3 else 1.0
+    try:
+        dpi = (float(x) * per_inch, float(y) * per_inch)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return dpi if all(math.isfinite(v) and v > 0 for v in dpi) else None
 
 
 def _bmp_alpha_layout(
@@ -428,7 +502,7 @@ def read(src: str | Path, max_pixels: int | None = None) -> Picture:
         n = _frame_count(im)
         fmt = im.format or ""
         kind = "still" if n == 1 else "pages" if fmt in PAGED_FORMATS else "animation"
-        _load(im)
+        turned = _load_turned(im)
         icc = im.info.get("icc_profile") or None
         exif = _exif_of(im)
         orientation = int(exif.get(_ORIENTATION, 1) or 1)
@@ -442,7 +516,7 @@ def read(src: str | Path, max_pixels: int | None = None) -> Picture:
         if kind == "animation":
             _read_animation(im, pic)
         else:
-            _read_pages(src, im, n, pic)
+            _read_pages(src, im, n, pic, turned)
         pic.frames = [orient(as_np(f), orientation) for f in pic.frames]
         pic.partial_alpha = any(partial_alpha(f) for f in pic.frames)
         return pic
@@ -454,21 +528,22 @@ def as_np(px: Pixels) -> np.ndarray:
     return px if isinstance(px, np.ndarray) else np.asarray(px)
 
 
-def _read_pages(src: Path, im: Image.Image, n: int, pic: Picture) -> None:
-    """A still image, or every page of a TIFF; colour-managed to RGB where needed."""
+def _read_pages(src: Path, im: Image.Image, n: int, pic: Picture, turned: int) -> None:
+    """A still image, or every page of a TIFF; colour-managed to RGB where needed.
+    ``turned``: the orientation Pillow applied to the first page (:func:`_load_turned`)."""
     deep: list[np.ndarray] | None = None
     for i in range(n):
         if i:
             im.seek(i)
-            _load(im)
+            turned = _load_turned(im)
         if (im.format == "PNG" and _png_deep(src)) or (im.format == "TIFF" and _tiff_deep(im)):
             if deep is None:
                 deep = _cv2_frames(src)
             a = deep[i]
             grey_alpha = (im.format == "PNG" and _png_colour_type(src) == 4) or (
                 im.format == "TIFF" and int(im.tag_v2.get(277, 1)) == 2)  # fmt: skip
-            pic.frames.append(_grey_alpha(a) if grey_alpha and a.ndim == 3 and a.shape[2] == 4
-                              else a)  # fmt: skip
+            a = _grey_alpha(a) if grey_alpha and a.ndim == 3 and a.shape[2] == 4 else a
+            pic.frames.append(orient(a, turned))  # as Pillow turned its own decoding
             continue
         page: Image.Image = im
         if im.mode in _NON_RGB:
