@@ -106,9 +106,19 @@ def _exif_of(im: Image.Image) -> Image.Exif:
     EXIF, and those tags, copied elsewhere, would describe the input, not the output."""
     exif = im.getexif()
     if im.format == "TIFF":
-        for tag in TIFF_LAYOUT_TAGS & set(exif):
-            del exif[tag]
+        _drop_tiff_layout(exif)
     return exif
+
+
+def _drop_tiff_layout(exif: Image.Exif) -> None:
+    """Delete a TIFF's layout tags from its EXIF, and tifffile's ImageDescription (JSON
+    ``{"shape": [...]}`` or ``shape=(...)``: the input's array shape, which tifffile
+    would check the output's pages against)."""
+    for tag in TIFF_LAYOUT_TAGS & set(exif):
+        del exif[tag]
+    desc = exif.get(0x010E)
+    if isinstance(desc, str) and re.match(r'\s*(\{"shape": \[|shape=\()', desc):
+        del exif[0x010E]
 
 
 def orient(a: np.ndarray, orientation: int) -> np.ndarray:
@@ -382,8 +392,7 @@ def _tiff_metadata(src: Path, pic: Picture) -> int:
                 exif.load_from_fp(f)
             icc, xmp = exif.get(34675), exif.get(700)
             dpi = _tiff_dpi(exif.get(282), exif.get(283), exif.get(296))
-            for tag in TIFF_LAYOUT_TAGS & set(exif):
-                del exif[tag]
+            _drop_tiff_layout(exif)
             orientation = int(exif.get(_ORIENTATION, 1) or 1)
             if _ORIENTATION in exif:
                 exif[_ORIENTATION] = 1

@@ -805,3 +805,17 @@ def test_deep_tiff_metadata_round_trip(cli: typer.Typer, tmp_path: Path, layout:
         sub = tags["ExifTag"].value
         assert sub["DateTimeOriginal"] == "2020:01:02 03:04:05"
         assert (sub["PixelXDimension"], sub["PixelYDimension"]) == (12, 16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16])
+def test_tifffile_shape_description_not_carried(lite: DSRN, tmp_path: Path, dtype: type) -> None:
+    a = np.random.default_rng(15).random((6, 8, 3)).astype(np.float32)
+    a = a if dtype == np.float32 else (a * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", a, photometric="rgb")  # JSON {"shape": [6, 8, 3]}
+    with tifffile.TiffFile(tmp_path / "in.tif") as tf:
+        assert tf.pages[0].tags["ImageDescription"].value.startswith('{"shape": [6, 8, 3]')
+    upscale_file(tmp_path / "in.tif", tmp_path / "o.tif", 2, lite, backend="torch")
+    with tifffile.TiffFile(tmp_path / "o.tif") as tf:
+        desc = tf.pages[0].tags.get("ImageDescription")
+        assert desc is None or "[6, 8, 3]" not in desc.value
+        assert tf.series[0].shape == (12, 16, 3)
