@@ -12,12 +12,15 @@ littlecms (``PIL.ImageCms``).
 
 from __future__ import annotations
 
+import math
 import re
+import struct
 import sys
 import warnings
 from functools import cache
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
@@ -32,6 +35,7 @@ _HEADER_ONLY = {"MPEG", "EPS", "PDF"}
 # What OpenCV reads beyond Pillow (deep colour TIFF/PNG use the same extensions).
 _CV2_EXTS = {".tif", ".tiff", ".png"}
 _NON_RGB = ("CMYK", "LAB", "YCbCr", "HSV")
+_TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic TIFF, BigTIFF
 
 
 @cache
@@ -70,7 +74,7 @@ def _open(src: Path, max_pixels: int | None) -> Image.Image | None:
         raise UpscaleError("permission denied") from e
     except UnidentifiedImageError as e:
         with open(src, "rb") as f:
-            if f.read(4) in (b"II*\0", b"MM\0*"):
+            if f.read(4) in _TIFF_MAGIC:
                 return None
         raise UpscaleError("not an image (or a format Pillow cannot read)") from e
     except Image.DecompressionBombError as e:
@@ -102,9 +106,19 @@ def _exif_of(im: Image.Image) -> Image.Exif:
     EXIF, and those tags, copied elsewhere, would describe the input, not the output."""
     exif = im.getexif()
     if im.format == "TIFF":
-        for tag in TIFF_LAYOUT_TAGS & set(exif):
-            del exif[tag]
+        _drop_tiff_layout(exif)
     return exif
+
+
+def _drop_tiff_layout(exif: Image.Exif) -> None:
+    """Delete a TIFF's layout tags from its EXIF, and tifffile's ImageDescription (JSON
+    ``{"shape": [...]}`` or ``shape=(...)``: the input's array shape, which tifffile
+    would check the output's pages against)."""
+    for tag in TIFF_LAYOUT_TAGS & set(exif):
+        del exif[tag]
+    desc = exif.get(0x010E)
+    if isinstance(desc, str) and re.match(r'\s*(\{"shape": \[|shape=\()', desc):
+        del exif[0x010E]
 
 
 def orient(a: np.ndarray, orientation: int) -> np.ndarray:
@@ -208,7 +222,8 @@ def _cv2_frames(path: Path) -> list[np.ndarray]:
     OpenCV where tifffile lacks the codec (LZW, JPEG need the imagecodecs package)."""
     import cv2
 
-    tiff = path.open("rb").read(4) in (b"II*\0", b"MM\0*")
+    with path.open("rb") as f:
+        tiff = f.read(4) in _TIFF_MAGIC
     if tiff:
         try:
             return _tifffile_pages(path)
@@ -274,8 +289,15 @@ def _xmp_of(im: Image.Image) -> bytes | None:
     xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
     if xmp is None and im.format == "TIFF":
         xmp = im.tag_v2.get(700)
+    return _xmp_oriented(xmp)
+
+
+def _xmp_oriented(xmp: bytes | str | tuple[int, ...] | None) -> bytes | None:
+    """The XMP as bytes, its tiff:Orientation reset to 1 (the pixels get oriented)."""
     if isinstance(xmp, str):
         xmp = xmp.encode("utf-8")
+    elif isinstance(xmp, tuple):  # a TIFF BYTE tag, as some Pillow versions give it
+        xmp = bytes(xmp)
     if not xmp:
         return None
     xmp = re.sub(rb'(tiff:Orientation=")\d(")', rb"\g<1>1\2", xmp)
@@ -324,16 +346,149 @@ def _load(im: Image.Image) -> None:
         raise UpscaleError(f"truncated or corrupt image ({e})") from e
 
 
+def _load_turned(im: Image.Image) -> int:
+    """Load ``im``; returns the EXIF orientation Pillow applied to the pixels it decoded
+    (1: none). Pillow 13 turns a TIFF page so as it loads it and drops its Orientation
+    tag: the page's pixels read at full depth elsewhere (tifffile) need the same turn."""
+    before = int(im.tag_v2.get(_ORIENTATION, 1) or 1) if im.format == "TIFF" else 1
+    _load(im)
+    return before if before != 1 and _ORIENTATION not in im.tag_v2 else 1
+
+
 def _cv2_only(src: Path, max_pixels: int | None) -> Picture:
-    """A TIFF Pillow cannot open (float or other deep colour): pixels only."""
+    """A TIFF Pillow cannot decode (float colour, 16-bit grey + alpha, 32-bit integers,
+    ...): the pixels from tifffile or OpenCV, the metadata from its tags
+    (:func:`_tiff_metadata`)."""
     try:
         frames = _cv2_frames(src)
     except ImportError as e:
         raise UpscaleError("not an image (or a format Pillow cannot read)") from e
     _check_pixels((frames[0].shape[1], frames[0].shape[0]), len(frames), max_pixels)
     kind = "pages" if len(frames) > 1 else "still"
-    soft = any(partial_alpha(f) for f in frames)
-    return Picture(frames, "TIFF", True, kind, partial_alpha=soft)  # type: ignore[arg-type]
+    pic = Picture([], "TIFF", True, kind)  # type: ignore[arg-type]
+    orientation = _tiff_metadata(src, pic)
+    pic.frames = [orient(f, orientation) for f in frames]
+    _match_icc(pic)
+    pic.partial_alpha = any(partial_alpha(f) for f in pic.frames)
+    return pic
+
+
+def _tiff_metadata(src: Path, pic: Picture) -> int:
+    """Fill ``pic``'s ICC, EXIF, XMP and DPI from the first IFD of a TIFF whose pixels
+    Pillow cannot decode: Pillow reads those tags all the same (``Image.Exif`` over the
+    file, as ``getexif`` does for the TIFFs it opens), so they are kept as from any TIFF.
+    Returns the EXIF orientation (reset to 1 in the EXIF kept); a note if the tags
+    cannot be read."""
+    try:
+        with open(src, "rb") as f:
+            head = f.read(16)
+            e = "<" if head[:2] == b"II" else ">"
+            exif = Image.Exif()
+            if struct.unpack(e + "H", head[2:4])[0] == 43:  # BigTIFF: 8-byte offsets
+                exif.bigtiff, exif.endian = True, e
+                exif.load_from_fp(f, struct.unpack(e + "Q", head[8:16])[0])
+            else:
+                f.seek(0)
+                exif.load_from_fp(f)
+            icc, xmp = exif.get(34675), exif.get(700)
+            dpi = _tiff_dpi(exif.get(282), exif.get(283), exif.get(296))
+            _drop_tiff_layout(exif)
+            orientation = int(exif.get(_ORIENTATION, 1) or 1)
+            if _ORIENTATION in exif:
+                exif[_ORIENTATION] = 1
+            exif.bigtiff = False  # written as classic EXIF (the sub-IFDs are read as they were)
+            data = exif.tobytes() if len(exif) else None  # reads the Exif/GPS sub-IFDs
+    except Exception as err:  # noqa: BLE001 - any malformed IFD: said, pixels kept
+        pic.notes.append(f"the input's TIFF tags could not be read ({err}): its ICC "
+                         "profile, EXIF, XMP and DPI not kept")  # fmt: skip
+        return 1
+    pic.icc = bytes(icc) if isinstance(icc, (bytes, tuple)) and icc else None
+    pic.exif, pic.xmp, pic.dpi = data, _xmp_oriented(xmp), dpi
+    return orientation
+
+
+def _tiff_dpi(x: Any, y: Any, unit: Any) -> tuple[float, float] | None:
+    """Dots per inch from TIFF XResolution, YResolution, ResolutionUnit, read as Pillow
+    does: unit 2 or none inch, 3 centimetre, 1 (no absolute unit) no DPI."""
+    if x is None or y is None or unit not in (None, 2, 3):
+        return None
+    per_inch = 2.54 if unit == 3 else 1.0
+    try:
+        dpi = (float(x) * per_inch, float(y) * per_inch)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return None
+    return dpi if all(math.isfinite(v) and v > 0 for v in dpi) else None
+
+
+def _bmp_alpha_layout(
+    src: Path,
+) -> tuple[int, int, int, int, tuple[int, int], tuple[int, ...]] | None:
+    """(pixel offset, width, height, bits, ppm x and y, R/G/B/A masks) of a BMP whose
+    header declares alpha: 16 or 32 bits per pixel in BI_BITFIELDS (3) or
+    BI_ALPHABITFIELDS (6) with an alpha mask. None for anything else (not a BMP, no
+    alpha, an OS/2 header, a file that cannot be opened: Pillow reads or refuses it)."""
+    try:
+        with open(src, "rb") as f:
+            head = f.read(14 + 56)
+    except OSError:
+        return None
+    if len(head) < 14 + 40 or head[:2] != b"BM":
+        return None
+    (offset,) = struct.unpack_from("<I", head, 10)
+    size, w, h, _, bits, comp, _, ppm_x, ppm_y = struct.unpack_from("<IiiHHIIii", head, 14)
+    if size not in (40, 52, 56, 108, 124) or bits not in (16, 32) or comp not in (3, 6):
+        return None
+    if size >= 56:  # the masks are in the header (V3 and later)
+        masks = struct.unpack_from("<4I", head, 14 + 40)
+    elif size == 40 and comp == 6:  # after the header: R, G, B, A
+        masks = struct.unpack_from("<4I", head, 14 + 40) if len(head) >= 70 else (0,) * 4
+    else:  # three masks, no alpha
+        return None
+    if not masks[3] or w <= 0 or h == 0:
+        return None
+    return offset, w, h, bits, (ppm_x, ppm_y), masks
+
+
+def _bmp_with_alpha(src: Path, max_pixels: int | None) -> Picture | None:
+    """A BMP whose header declares alpha (:func:`_bmp_alpha_layout`), read with its alpha.
+
+    Pillow reads 32-bit B, G, R, A bytes so, but reads 16-bit A1R5G5B5 without its alpha
+    and refuses A4R4G4B4, 10-bit channels and BI_ALPHABITFIELDS; OpenCV likewise. Every
+    mask is decoded here the same way: each channel is ``(pixel & mask) >> shift``, scaled
+    from its bits to 8 (16 where a mask is wider than 8 bits), rounding half up. Rows are
+    ``bits * W`` rounded up to 4 bytes, bottom row first unless the height is negative."""
+    layout = _bmp_alpha_layout(src)
+    if layout is None:
+        return None
+    offset, w, h, bits, ppm, masks = layout
+    fields = []
+    for m in masks:
+        shift = (m & -m).bit_length() - 1 if m else 0
+        width = (m >> shift).bit_length()
+        if m and (m >> shift) != (1 << width) - 1:
+            return None  # not one run of bits: leave it to Pillow
+        fields.append((m, shift, width))
+    _check_pixels((w, abs(h)), 1, max_pixels)
+    stride = (bits * w + 31) // 32 * 4
+    with open(src, "rb") as f:
+        f.seek(offset)
+        data = f.read(stride * abs(h))
+    if len(data) < stride * abs(h):
+        raise UpscaleError("truncated or corrupt image (BMP pixels end early)")
+    words = np.frombuffer(data, "<u2" if bits == 16 else "<u4").reshape(abs(h), -1)[:, :w]
+    if h > 0:
+        words = words[::-1]
+    deep = max(width for _, _, width in fields) > 8
+    peak = 65535 if deep else 255
+    out = np.zeros((abs(h), w, 4), np.uint16 if deep else np.uint8)
+    for c, (m, shift, width) in enumerate(fields):
+        if m:
+            top = (1 << width) - 1
+            v = (words.astype(np.uint64) & m) >> shift
+            out[..., c] = (v * (2 * peak) + top) // (2 * top)
+    dpi = tuple(p / 39.3701 for p in ppm) if min(ppm) > 0 else None  # as Pillow reads it
+    return Picture([out], "BMP", True, "still", dpi=dpi,  # type: ignore[arg-type]
+                   partial_alpha=partial_alpha(out))  # fmt: skip
 
 
 def read(src: str | Path, max_pixels: int | None = None) -> Picture:
@@ -343,6 +498,9 @@ def read(src: str | Path, max_pixels: int | None = None) -> Picture:
     or holds more than ``max_pixels`` pixels over all its frames.
     """
     src = Path(src)
+    bmp = _bmp_with_alpha(src, max_pixels)
+    if bmp is not None:
+        return bmp
     im = _open(src, max_pixels)
     if im is None:
         return _cv2_only(src, max_pixels)
@@ -353,7 +511,7 @@ def read(src: str | Path, max_pixels: int | None = None) -> Picture:
         n = _frame_count(im)
         fmt = im.format or ""
         kind = "still" if n == 1 else "pages" if fmt in PAGED_FORMATS else "animation"
-        _load(im)
+        turned = _load_turned(im)
         icc = im.info.get("icc_profile") or None
         exif = _exif_of(im)
         orientation = int(exif.get(_ORIENTATION, 1) or 1)
@@ -367,7 +525,7 @@ def read(src: str | Path, max_pixels: int | None = None) -> Picture:
         if kind == "animation":
             _read_animation(im, pic)
         else:
-            _read_pages(src, im, n, pic)
+            _read_pages(src, im, n, pic, turned)
         pic.frames = [orient(as_np(f), orientation) for f in pic.frames]
         pic.partial_alpha = any(partial_alpha(f) for f in pic.frames)
         return pic
@@ -379,21 +537,22 @@ def as_np(px: Pixels) -> np.ndarray:
     return px if isinstance(px, np.ndarray) else np.asarray(px)
 
 
-def _read_pages(src: Path, im: Image.Image, n: int, pic: Picture) -> None:
-    """A still image, or every page of a TIFF; colour-managed to RGB where needed."""
+def _read_pages(src: Path, im: Image.Image, n: int, pic: Picture, turned: int) -> None:
+    """A still image, or every page of a TIFF; colour-managed to RGB where needed.
+    ``turned``: the orientation Pillow applied to the first page (:func:`_load_turned`)."""
     deep: list[np.ndarray] | None = None
     for i in range(n):
         if i:
             im.seek(i)
-            _load(im)
+            turned = _load_turned(im)
         if (im.format == "PNG" and _png_deep(src)) or (im.format == "TIFF" and _tiff_deep(im)):
             if deep is None:
                 deep = _cv2_frames(src)
             a = deep[i]
             grey_alpha = (im.format == "PNG" and _png_colour_type(src) == 4) or (
                 im.format == "TIFF" and int(im.tag_v2.get(277, 1)) == 2)  # fmt: skip
-            pic.frames.append(_grey_alpha(a) if grey_alpha and a.ndim == 3 and a.shape[2] == 4
-                              else a)  # fmt: skip
+            a = _grey_alpha(a) if grey_alpha and a.ndim == 3 and a.shape[2] == 4 else a
+            pic.frames.append(orient(a, turned))  # as Pillow turned its own decoding
             continue
         page: Image.Image = im
         if im.mode in _NON_RGB:

@@ -4,7 +4,9 @@ Pillow encodes everything it can hold (8-bit, 16-bit grey, float grey; animation
 TIFF pages). 16-bit colour goes to PNG through OpenCV (``cv2.imencode``; 16-bit grey +
 alpha through Pillow, see :func:`_png_grey_alpha16`; the ICC, EXIF, XMP, DPI and text
 chunks added here) and 16-bit/float colour TIFF through ``tifffile`` (ICC, DPI, XMP; the
-EXIF added here, :func:`_tiff_add_exif`). Whatever the chosen format cannot hold (16 bits
+EXIF added here, :func:`_tiff_add_exif`). BMP with alpha is written here
+(:func:`_bmp_bgra`: Pillow, and OpenCV 4.x, write a header that leaves the alpha byte
+undefined). Whatever the chosen format cannot hold (16 bits
 in JPEG, alpha in JPEG, partial alpha in GIF, float in PNG, frames in JPEG, metadata) is
 converted or dropped with a one-line note, returned to the caller, never silently.
 """
@@ -292,6 +294,34 @@ def _png_grey_alpha16(a: np.ndarray, level: int) -> bytes:
     return data[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + data[33:]
 
 
+def _bmp_bgra(a: np.ndarray, dpi: tuple[float, float] | None) -> bytes:
+    """A 32-bit BMP that keeps the alpha of an ``H x W x 4`` uint8 RGBA array.
+
+    Pillow writes RGBA into a 40-byte BITMAPINFOHEADER (BI_RGB), whose fourth byte is
+    "reserved": Pillow and OpenCV read it back as RGB (OpenCV 4.x writes the same; 5.0 a
+    V5 header with alpha). A BITMAPV4HEADER with BI_BITFIELDS names that byte alpha in
+    its alpha mask, which Pillow, OpenCV, browsers, GIMP and Windows read. Little-endian:
+
+    - BITMAPFILEHEADER, 14 bytes: "BM", file size, 2 reserved words, offset of the pixels;
+    - BITMAPV4HEADER, 108 bytes: its size, width, height (positive: the bottom row comes
+      first), 1 plane, 32 bits, BI_BITFIELDS (3), size of the pixels, pixels per metre
+      (x, y; 0: not given), 0 palette colours used and important; the R, G, B, A masks
+      of a little-endian 32-bit pixel (bytes B, G, R, A); colour space "sRGB"
+      (LCS_sRGB, which leaves the 36-byte endpoints and 3 gammas after it unused);
+    - the pixels, rows of ``4 * W`` bytes (a multiple of 4: no padding), B G R A.
+    """
+    h, w = a.shape[:2]
+    if 14 + 108 + 4 * w * h > 2**32 - 1:
+        raise UpscaleError(f"{w}x{h} with alpha is over the 4 GiB a BMP file can hold")
+    pixels = np.ascontiguousarray(a[::-1, :, [2, 1, 0, 3]], dtype=np.uint8).tobytes()
+    ppm = [int(d * 39.3701 + 0.5) for d in dpi] if dpi else [0, 0]  # as Pillow rounds
+    info = struct.pack("<IiiHHIIiiII", 108, w, h, 1, 32, 3, len(pixels), ppm[0], ppm[1], 0, 0)
+    info += struct.pack("<4I", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)
+    info += b"BGRs" + bytes(36 + 12)  # LCS_sRGB (0x73524742, little-endian); no endpoints
+    offset = 14 + len(info)
+    return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + info + pixels
+
+
 def _png_deep(a: np.ndarray, pic: Picture, opts: WriteOptions) -> bytes:
     """A 16-bit colour or grey + alpha PNG: OpenCV's encoding (grey + alpha: Pillow's,
     :func:`_png_grey_alpha16`), with the metadata chunks after IHDR."""
@@ -433,6 +463,9 @@ def write(dst: str | Path, pic: Picture, opts: WriteOptions | None = None) -> Wr
         atomic(dst, lambda f: _tiff_deep(f, arrays, pic, notes))
     elif deep[0] and fmt == "PNG":
         data = _png_deep(as_array(fitted[0]), pic, opts)
+        atomic(dst, lambda f: f.write(data))
+    elif fmt == "BMP" and channels(fitted[0]) == 4:
+        data = _bmp_bgra(as_array(fitted[0]), pic.dpi)
         atomic(dst, lambda f: f.write(data))
     else:
         images = [px if isinstance(px, Image.Image) else Image.fromarray(px) for px in fitted]

@@ -631,3 +631,191 @@ def test_16_bit_grey_alpha_png_stays_grey_alpha(lite: DSRN, tmp_path: Path) -> N
     assert out.getexif()[0x010F] == "TestCam"
     assert tuple(round(float(v)) for v in out.info["dpi"]) == (300, 300)
     assert out.text["parameters"] == "x" and b"dc:format" in out.info["xmp"]
+
+
+# ----------------------------------------------------------------- BMP alpha
+
+
+def _bmp(path: Path, words: np.ndarray, masks: tuple[int, ...], header: int = 108,
+         comp: int = 3, dpi: int = 0) -> None:  # fmt: skip
+    """A BMP written by hand (struct): ``words`` (``H x W`` uint16/uint32 pixels, top row
+    first) stored bottom-up under a ``header``-byte info header with the R, G, B, A
+    ``masks`` (a 40-byte header: after it, as BI_ALPHABITFIELDS (6) has them)."""
+    h, w = words.shape
+    bits = words.dtype.itemsize * 8
+    stride = (bits * w + 31) // 32 * 4
+    rows = b"".join(r.astype(f"<u{bits // 8}").tobytes().ljust(stride, b"\0") for r in words[::-1])
+    ppm = round(dpi / 0.0254)
+    info = struct.pack("<IiiHHIIiiII", header, w, h, 1, bits, comp, len(rows), ppm, ppm, 0, 0)
+    packed = struct.pack("<4I", *masks)
+    if header == 40:
+        info += packed
+    else:
+        info += (packed + b"BGRs").ljust(header - 40, b"\0")
+    off = 14 + len(info)
+    path.write_bytes(b"BM" + struct.pack("<IHHI", off + len(rows), 0, 0, off) + info + rows)
+
+
+def _pack(v: np.ndarray, masks: tuple[int, ...], dtype: type) -> np.ndarray:
+    """``H x W x 4`` channel values into pixels of ``dtype`` through the masks."""
+    out = np.zeros(v.shape[:2], np.uint64)
+    for c, m in enumerate(masks):
+        out |= v[..., c].astype(np.uint64) << ((m & -m).bit_length() - 1)
+    return out.astype(dtype)
+
+
+@pytest.mark.parametrize("layout", ["bgra_v4", "bgra_v5_56", "a1r5g5b5", "a4r4g4b4",
+                                    "alphabitfields", "a2r10g10b10"])  # fmt: skip
+def test_bmp_with_alpha_read_with_it(tmp_path: Path, layout: str) -> None:
+    rng = np.random.default_rng(10)
+    masks, tops, dtype, header, comp = {
+        "bgra_v4": ((0xFF0000, 0xFF00, 0xFF, 0xFF000000), (255,) * 4, np.uint32, 108, 3),
+        "bgra_v5_56": ((0xFF, 0xFF00, 0xFF0000, 0xFF000000), (255,) * 4, np.uint32, 56, 3),
+        "a1r5g5b5": ((0x7C00, 0x3E0, 0x1F, 0x8000), (31, 31, 31, 1), np.uint16, 124, 3),
+        "a4r4g4b4": ((0xF00, 0xF0, 0xF, 0xF000), (15,) * 4, np.uint16, 124, 3),
+        "alphabitfields": ((0xFF0000, 0xFF00, 0xFF, 0xFF000000), (255,) * 4, np.uint32, 40, 6),
+        "a2r10g10b10": ((0x3FF00000, 0xFFC00, 0x3FF, 0xC0000000), (1023,) * 3 + (3,),
+                        np.uint32, 124, 3),
+    }[layout]  # fmt: skip
+    v = np.stack([rng.integers(0, t + 1, (5, 7)) for t in tops], 2)
+    _bmp(tmp_path / "in.bmp", _pack(v, masks, dtype), masks, header, comp, dpi=300)
+    peak = 65535 if max(tops) > 255 else 255
+    want = np.floor(v * peak / np.array(tops, np.float64) + 0.5)
+    pic = read(tmp_path / "in.bmp")
+    np.testing.assert_array_equal(pic.arr, want.astype(np.uint16 if peak > 255 else np.uint8))
+    assert pic.dpi is not None and tuple(round(d) for d in pic.dpi) == (300, 300)
+    if layout.startswith("bgra"):  # what Pillow reads too
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "in.bmp")), pic.arr)
+
+
+def test_bmp_keeps_alpha(lite: DSRN, tmp_path: Path) -> None:
+    rng = np.random.default_rng(11)
+    rgba = np.dstack([_smooth(6, 8), rng.integers(0, 256, (6, 8), dtype=np.uint8)])
+    la = np.dstack([_smooth(6, 8)[..., 0], rng.integers(0, 256, (6, 8), dtype=np.uint8)])
+    for name, a, mode in (("rgba", rgba, "RGBA"), ("la", la, "LA")):
+        Image.fromarray(a, mode).save(tmp_path / f"{name}.png", dpi=(300, 300))
+        rec = upscale_file(tmp_path / f"{name}.png", tmp_path / f"{name}.bmp", 2, lite,
+                           backend="torch")  # fmt: skip
+        assert rec["notes"] == []
+        up = upscale(a, 2, model=lite, backend="torch")
+        want = up if name == "rgba" else up[..., [0, 0, 0, 1]]  # grey + alpha: as RGBA
+        out = Image.open(tmp_path / f"{name}.bmp")
+        assert out.mode == "RGBA"
+        np.testing.assert_array_equal(np.asarray(out), want)
+        assert tuple(round(float(d)) for d in out.info["dpi"]) == (300, 300)
+        np.testing.assert_array_equal(_cv2_read(tmp_path / f"{name}.bmp"), want)
+        np.testing.assert_array_equal(read(tmp_path / f"{name}.bmp").arr, want)
+
+
+# --------------------------------------------- TIFFs Pillow cannot decode: metadata
+
+
+def _tagged_tiff(path: Path, a: np.ndarray, icc: bytes) -> None:
+    """A TIFF of ``a`` (tifffile) with an ICC profile, XMP, 300 x 150 dpi, Make, Model,
+    orientation 6 and an Exif IFD (DateTimeOriginal, pixel dimensions 8 x 6). tifffile
+    writes no ExifIFD tag (34665): it writes tag 34664 (unknown, the same place in the
+    sorted IFD) whose code and value are then set to 34665 and the offset of Pillow's
+    encoding of an IFD, put after the pages."""
+    c = 1 if a.ndim == 2 else a.shape[2]
+    tags = [(271, 2, 0, "TestCam", True), (272, 2, 0, "Model 1", True), (274, 3, 1, 6, True),
+            (700, 1, len(XMP), XMP, True), (34664, 4, 1, 0, True)]  # fmt: skip
+    tifffile.imwrite(path, a, photometric="rgb" if c >= 3 else "minisblack", iccprofile=icc,
+                     resolution=(300, 150), resolutionunit="INCH", extratags=tags,
+                     extrasamples=["unassalpha"] if c in (2, 4) else None,
+                     metadata=None)  # fmt: skip
+    with tifffile.TiffFile(path) as tf:
+        pointer = tf.pages[0].tags[34664].valueoffset  # the entry's 4-byte value
+    data = bytearray(path.read_bytes())
+    start = len(data) + len(data) % 2
+    sub = Image.Exif()
+    sub.endian = "<"  # tifffile's byte order
+    sub[0x9003] = "2020:01:02 03:04:05"
+    sub[0xA002], sub[0xA003] = 8, 6
+    raw = sub.tobytes(start)
+    assert raw[6:8] == b"II"
+    ifd = raw[6 + 8 :]  # an IFD placed at `start` (no "Exif\0\0", no header)
+    data[pointer - 8 : pointer - 6] = struct.pack("<H", 34665)  # the entry's tag code
+    data[pointer : pointer + 4] = struct.pack("<I", start)
+    path.write_bytes(bytes(data) + b"\0" * (start - len(data)) + ifd)
+
+
+def _grey_icc() -> bytes:
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    return icc[:16] + b"GRAY" + icc[20:]  # a grey profile, as far as dsrn cares
+
+
+@pytest.mark.parametrize("layout", ["float_rgb", "float_rgba", "la16", "rgb16"])
+def test_deep_tiff_input_metadata_read(tmp_path: Path, layout: str) -> None:
+    rng = np.random.default_rng(12)
+    c = {"float_rgb": 3, "float_rgba": 4, "la16": 2, "rgb16": 3}[layout]
+    a = rng.random((6, 8, c)).astype(np.float32)
+    if layout.endswith("16"):
+        a = (a * 65535).astype(np.uint16)
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    icc = _grey_icc() if c == 2 else srgb
+    _tagged_tiff(tmp_path / "in.tif", a, icc)
+    pic = read(tmp_path / "in.tif")
+    assert pic.notes == []
+    np.testing.assert_array_equal(pic.arr, np.rot90(a, -1))  # orientation 6 applied
+    assert pic.icc == icc and pic.xmp == XMP and pic.dpi == (300.0, 150.0)
+    exif = Image.Exif()
+    exif.load(pic.exif)
+    assert (exif[0x010F], exif[0x0110], exif.get(0x0112, 1)) == ("TestCam", "Model 1", 1)
+    assert exif.get_ifd(0x8769)[0x9003] == "2020:01:02 03:04:05"
+    assert not {256, 257, 258, 273, 279, 282, 700, 34675} & set(exif)  # layout: not EXIF
+
+
+def test_float_bigtiff_read_with_its_tags(tmp_path: Path) -> None:
+    a = np.random.default_rng(14).random((6, 8, 3)).astype(np.float32)
+    tags = [(271, 2, 0, "TestCam", True), (274, 3, 1, 6, True), (700, 1, len(XMP), XMP, True)]
+    tifffile.imwrite(tmp_path / "in.tif", a, bigtiff=True, photometric="rgb", metadata=None,
+                     resolution=(300, 150), resolutionunit="INCH", extratags=tags)  # fmt: skip
+    assert (tmp_path / "in.tif").read_bytes()[:4] == b"II+\0"
+    pic = read(tmp_path / "in.tif")
+    np.testing.assert_array_equal(pic.arr, np.rot90(a, -1))
+    assert pic.xmp == XMP and pic.dpi == (300.0, 150.0)
+    exif = Image.Exif()
+    exif.load(pic.exif)
+    assert pic.exif[6:8] == b"II" and exif[0x010F] == "TestCam" and exif[0x0112] == 1
+
+
+@pytest.mark.parametrize("layout", ["float_rgb", "la16", "rgb16"])
+def test_deep_tiff_metadata_round_trip(cli: typer.Typer, tmp_path: Path, layout: str) -> None:
+    rng = np.random.default_rng(13)
+    a = rng.random((6, 8, 2 if layout == "la16" else 3)).astype(np.float32)
+    if layout.endswith("16"):
+        a = (a * 65535).astype(np.uint16)
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    icc = _grey_icc() if layout == "la16" else icc
+    _tagged_tiff(tmp_path / "in.tif", a, icc)
+    r = _run(cli, str(tmp_path / "in.tif"), "-s", "2", "-o", str(tmp_path / "o.tif"))
+    assert r.exit_code == 0, r.output
+    assert "not kept" not in r.output and "note" not in r.output, r.output
+    with tifffile.TiffFile(tmp_path / "o.tif") as tf:
+        page = tf.pages[0]
+        assert page.dtype == a.dtype and page.shape == (16, 12, a.shape[2])  # turned, x2
+        tags = page.tags
+        assert tags["InterColorProfile"].value == icc
+        assert tags["XMP"].value == XMP
+        assert tags["XResolution"].value == (300, 1) and tags["YResolution"].value == (150, 1)
+        assert tags["ResolutionUnit"].value == 2
+        assert tags["Make"].value == "TestCam"
+        orientation = tags.get("Orientation")
+        assert orientation is None or orientation.value == 1  # none: 1
+        sub = tags["ExifTag"].value
+        assert sub["DateTimeOriginal"] == "2020:01:02 03:04:05"
+        assert (sub["PixelXDimension"], sub["PixelYDimension"]) == (12, 16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16])
+def test_tifffile_shape_description_not_carried(lite: DSRN, tmp_path: Path, dtype: type) -> None:
+    a = np.random.default_rng(15).random((6, 8, 3)).astype(np.float32)
+    a = a if dtype == np.float32 else (a * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "in.tif", a, photometric="rgb")  # JSON {"shape": [6, 8, 3]}
+    with tifffile.TiffFile(tmp_path / "in.tif") as tf:
+        assert tf.pages[0].tags["ImageDescription"].value.startswith('{"shape": [6, 8, 3]')
+    upscale_file(tmp_path / "in.tif", tmp_path / "o.tif", 2, lite, backend="torch")
+    with tifffile.TiffFile(tmp_path / "o.tif") as tf:
+        desc = tf.pages[0].tags.get("ImageDescription")
+        assert desc is None or "[6, 8, 3]" not in desc.value
+        assert tf.series[0].shape == (12, 16, 3)
