@@ -61,9 +61,10 @@ def main() -> None:
             "jpeg": None}
     jobs = []
     for s in ("Set5", "Set14"):
-        jobs += [{**base, "file": f, "set": s, "ensemble": True} for f in a.ensemble]
         jobs += [{**base, "file": f, "set": s} for f in a.files]
         jobs += [{**base, "file": f, "set": s, "jpeg": q} for f in a.jpeg_files for q in a.jpeg]
+    for s in ("Set5", "Set14"):  # the slowest last: a run stopped early keeps the rest
+        jobs += [{**base, "file": f, "set": s, "ensemble": True} for f in a.ensemble]
     if a.tf32_check:
         jobs.insert(0, {**base, "file": a.files[0], "set": "Set5", "tf32": True})
     with mp.get_context("spawn").Pool(a.procs) as pool:
