@@ -22,6 +22,7 @@ installed, in the order of :data:`AUTO_ORDER` (measured in docs/performance.md).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -29,7 +30,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -95,8 +96,25 @@ class Backend:
         return f"<{self.name} backend, x{self.scale}, on {self.device}>"
 
 
+@contextlib.contextmanager
+def exact_fp32() -> Iterator[None]:
+    """fp32 that is fp32 on CUDA: TF32 off for cuDNN convolutions and matmuls while inside.
+
+    PyTorch lets cuDNN run fp32 convolutions in TF32 (10-bit mantissa) by default; on an
+    H200 that moved lite-jpeg x2 Set5 PSNR by 0.0003 dB (scripts/device_eval.py
+    --tf32-check). The caller's settings come back on exit.
+    """
+    conv, mm = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, mm
+
+
 class TorchBackend(Backend):
-    """The PyTorch model as is; channels_last on a CPU (about 2x faster with oneDNN)."""
+    """The PyTorch model as is; channels_last on a CPU (about 2x faster with oneDNN).
+    Runs in true fp32 (:func:`exact_fp32`) unless wrapped for another precision."""
 
     name = "torch"
 
@@ -124,12 +142,15 @@ class TorchBackend(Backend):
 
     @torch.no_grad()
     def residual(self, lr: np.ndarray) -> np.ndarray:
-        return self.model.residual(self._input(lr))[0, 0].float().cpu().numpy()
+        with exact_fp32():
+            return self.model.residual(self._input(lr))[0, 0].float().cpu().numpy()
 
     @torch.no_grad()
     def sr(self, lr: np.ndarray) -> np.ndarray:
         x = self._input(lr)  # base and residual on the device, one copy back
-        return (bicubic_base(x, self.scale) + self.model.residual(x))[0, 0].float().cpu().numpy()
+        with exact_fp32():
+            out = bicubic_base(x, self.scale) + self.model.residual(x)
+        return out[0, 0].float().cpu().numpy()
 
 
 class OpenVINOBackend(Backend):

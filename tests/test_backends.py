@@ -246,3 +246,29 @@ def test_cli_precision_on_a_cpu(tmp_path: Path) -> None:
         r = CliRunner().invoke(app, [*base, "-o", str(out), "--precision", "bf16"])
         assert r.exit_code == 0, r.output
         assert Image.open(out).size == (48, 40)
+
+
+def test_torch_backend_runs_without_tf32_and_restores_the_setting(monkeypatch):
+    """fp32 means fp32 on CUDA too: TF32 (PyTorch's default for cuDNN convolutions) is off
+    while the torch backend runs, and the caller's setting is back afterwards."""
+    seen = []
+    model = DSRN(DSRNConfig(scale=2, c_lr=4, c_hr=4, c_first=4, steps=1)).eval()
+    real = model.residual
+
+    def spy(x):
+        seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32))
+        return real(x)
+
+    backend = TorchBackend(model, "cpu", channels_last=False)
+    monkeypatch.setattr(backend.model, "residual", spy)
+    lr = np.random.default_rng(0).random((6, 5), dtype=np.float32)
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        backend.sr(lr)
+        backend.residual(lr)
+        after = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+    assert seen == [(False, False), (False, False)]
+    assert after == (True, True)
