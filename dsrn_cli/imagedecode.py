@@ -7,11 +7,13 @@ those pixels come from OpenCV (PNG; ``cv2.imdecodemulti``) and tifffile (TIFF; O
 where tifffile lacks the codec), which keep them as uint16 / float32 (measured against
 imageio: README, "What is kept").
 CMYK and other non-RGB pixels are converted to sRGB through their ICC profile with
-littlecms (``PIL.ImageCms``).
+littlecms (``PIL.ImageCms``; 8-bit, so deeper CMYK/Lab goes to 8 bits, said). Integer
+samples other than uint8/uint16 (signed, 32-bit) are upscaled as float32, values kept.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import struct
@@ -36,6 +38,8 @@ _HEADER_ONLY = {"MPEG", "EPS", "PDF"}
 _CV2_EXTS = {".tif", ".tiff", ".png"}
 _NON_RGB = ("CMYK", "LAB", "YCbCr", "HSV")
 _TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")  # classic TIFF, BigTIFF
+_SEPARATED, _CIELAB = 5, 8  # TIFF Photometric values of CMYK and CIELab pages
+_FLOAT_EXACT = 2**24  # float32 holds every integer up to this magnitude
 
 
 @cache
@@ -111,14 +115,30 @@ def _exif_of(im: Image.Image) -> Image.Exif:
 
 
 def _drop_tiff_layout(exif: Image.Exif) -> None:
-    """Delete a TIFF's layout tags from its EXIF, and tifffile's ImageDescription (JSON
-    ``{"shape": [...]}`` or ``shape=(...)``: the input's array shape, which tifffile
-    would check the output's pages against)."""
+    """Delete a TIFF's layout tags from its EXIF (they describe the input's strips, not
+    the output's), and tifffile's own entries (:func:`_drop_tifffile_tags`)."""
     for tag in TIFF_LAYOUT_TAGS & set(exif):
         del exif[tag]
+    _drop_tifffile_tags(exif)
+
+
+def _drop_tifffile_tags(exif: Image.Exif) -> None:
+    """tifffile's own entries in a TIFF it wrote: its ImageDescription of the input
+    array's shape (JSON ``{"shape": [...]}`` or ``shape=(...)``: wrong for the larger
+    output, and tifffile warns reading a file that carries it) and its default Software
+    name. Any other description or software is the file's own, kept."""
     desc = exif.get(0x010E)
-    if isinstance(desc, str) and re.match(r'\s*(\{"shape": \[|shape=\()', desc):
+    if isinstance(desc, str) and re.match(r"\s*shape=\(", desc):
         del exif[0x010E]
+    elif isinstance(desc, str) and desc.lstrip().startswith("{"):
+        try:
+            meta = json.loads(desc)
+        except ValueError:
+            meta = None
+        if isinstance(meta, dict) and "shape" in meta:
+            del exif[0x010E]
+    if exif.get(0x0131) == "tifffile.py":
+        del exif[0x0131]
 
 
 def orient(a: np.ndarray, orientation: int) -> np.ndarray:
@@ -154,8 +174,8 @@ def _to_srgb(
     im: Image.Image, icc: bytes | None, notes: list[str]
 ) -> tuple[Image.Image, bytes | None]:
     """CMYK, Lab, YCbCr, HSV pixels -> RGB: through the ICC profile when there is a usable
-    one (then tagged sRGB), else Pillow's plain conversion (no profile)."""
-    alpha = im.getchannel("A") if "A" in im.getbands() else None
+    one (then tagged sRGB), else Pillow's plain conversion (no profile). None of these
+    Pillow modes has alpha (Lab's "A" band is a*)."""
     if icc:
         try:
             src = ImageCms.ImageCmsProfile(BytesIO(icc))
@@ -163,7 +183,7 @@ def _to_srgb(
                                             outputMode="RGB")  # fmt: skip
             assert rgb is not None
             notes.append(f"{im.mode} converted to sRGB through its ICC profile")
-            return _with_alpha(rgb, alpha), srgb_profile()
+            return rgb, srgb_profile()
         except (ImageCms.PyCMSError, OSError, ValueError):
             notes.append(f"{im.mode} ICC profile unusable: converted to RGB without it")
     elif im.mode == "CMYK":
@@ -172,20 +192,15 @@ def _to_srgb(
         lab = ImageCms.createProfile("LAB")
         rgb = ImageCms.profileToProfile(im, lab, ImageCms.createProfile("sRGB"), outputMode="RGB")
         assert rgb is not None
-        return _with_alpha(rgb, alpha), srgb_profile()
-    return _with_alpha(im.convert("RGB"), alpha), None
-
-
-def _with_alpha(rgb: Image.Image, alpha: Image.Image | None) -> Image.Image:
-    if alpha is None:
-        return rgb
-    rgb.putalpha(alpha)
-    return rgb
+        return rgb, srgb_profile()
+    return im.convert("RGB"), None
 
 
 def pil_pixels(im: Image.Image) -> np.ndarray:
     """A decoded Pillow frame of an RGB/grey family mode as an array at its depth."""
     mode = im.mode
+    if mode in ("1", "L", "I;16", "RGB") and "transparency" in im.info:
+        return _keyed(im)
     if mode in ("L", "RGB", "RGBA", "LA"):
         return np.asarray(im)
     if mode == "F":
@@ -201,6 +216,34 @@ def pil_pixels(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGBA" if transparent else "RGB"))
 
 
+def _keyed(im: Image.Image) -> np.ndarray:
+    """Grey or RGB with a colour key (PNG tRNS): grey + alpha or RGBA, alpha 0 where the
+    pixel is the key colour, full elsewhere (at the pixels' depth)."""
+    key = im.info["transparency"]
+    a = np.asarray(im.convert("L") if im.mode == "1" else im)
+    if a.dtype != np.uint16:
+        a = a.astype(np.uint8)
+    peak = np.iinfo(a.dtype).max
+    if a.ndim == 3:
+        opaque = np.any(a != np.asarray(key, dtype=np.int64), axis=2)
+    else:
+        opaque = a != key
+    alpha = (opaque * peak).astype(a.dtype)
+    return np.dstack([a, alpha])
+
+
+def _png_grey_key(src: Path, im: Image.Image) -> None:
+    """Pillow gives a 2- or 4-bit grey PNG's tRNS key as stored (0..3, 0..15) but its
+    pixels scaled to 0..255: the key scaled alike."""
+    if im.format != "PNG" or im.mode != "L" or not isinstance(im.info.get("transparency"), int):
+        return
+    with open(src, "rb") as f:
+        head = f.read(26)
+    depth = head[24]
+    if head[25] == 0 and depth in (2, 4):
+        im.info["transparency"] *= 255 // (2**depth - 1)
+
+
 def _png_deep(path: Path) -> bool:
     """A 16-bit PNG other than plain grey (which Pillow reads at full depth)."""
     with open(path, "rb") as f:
@@ -209,16 +252,26 @@ def _png_deep(path: Path) -> bool:
 
 
 def _tiff_deep(im: Image.Image) -> bool:
-    """A TIFF page Pillow would read at less than its depth (16-bit/float colour)."""
-    bits = im.tag_v2.get(258, (8,))
-    bits = bits if isinstance(bits, tuple) else (bits,)
+    """A TIFF page Pillow would read at less than its depth or range: 16-bit/float colour,
+    signed integers, integers wider than 16 bits (Pillow clips, wraps or reinterprets)."""
+    bits = max(_tag_tuple(im, 258, 8))
+    sample_format = max(_tag_tuple(im, 339, 1))  # 1 unsigned, 2 signed, 3 float
     samples = int(im.tag_v2.get(277, 1))
-    return max(bits) > 8 and (samples > 1 or not (im.mode.startswith("I") or im.mode == "F"))
+    if sample_format == 2 or (sample_format == 1 and bits > 16):
+        return True
+    return bits > 8 and (samples > 1 or not (im.mode.startswith("I") or im.mode == "F"))
+
+
+def _tag_tuple(im: Image.Image, tag: int, default: int) -> tuple[int, ...]:
+    """A TIFF tag's values as a tuple of ints (one value per sample or a single one)."""
+    v = im.tag_v2.get(tag, default)
+    return tuple(int(x) for x in v) if isinstance(v, tuple) else (int(v),)
 
 
 def _cv2_frames(path: Path) -> list[np.ndarray]:
-    """Every page/frame at full depth, channels in RGB(A) order (grey + alpha comes as
-    BGRA from a PNG). TIFF: tifffile first (OpenCV misreads e.g. 16-bit grey + alpha),
+    """Every page/frame at full depth in its stored sample type, channels in RGB(A) order
+    (grey + alpha comes as BGRA from a PNG); :func:`_pipeline_dtype` makes them what the
+    pipeline takes. TIFF: tifffile first (OpenCV misreads e.g. 16-bit grey + alpha),
     OpenCV where tifffile lacks the codec (LZW, JPEG need the imagecodecs package)."""
     import cv2
 
@@ -243,7 +296,7 @@ def _cv2_frames(path: Path) -> list[np.ndarray]:
             a = a[:, :, ::-1]
         elif a.ndim == 3 and a.shape[2] == 4:
             a = a[:, :, [2, 1, 0, 3]]
-        out.append(_pipeline_dtype(a))
+        out.append(a)
     return out
 
 
@@ -257,21 +310,31 @@ def _tifffile_pages(path: Path) -> list[np.ndarray]:
             a = page.asarray()
             if a.ndim == 3 and page.planarconfig == 2 and a.shape[0] == page.samplesperpixel:
                 a = np.moveaxis(a, 0, -1)
-            out.append(_pipeline_dtype(a))
+            out.append(a)
     return out
 
 
-def _pipeline_dtype(a: np.ndarray) -> np.ndarray:
-    """uint8, uint16 or float32 (what the pipeline takes), at most 4 channels."""
+def _pipeline_dtype(a: np.ndarray, notes: list[str]) -> np.ndarray:
+    """uint8, uint16 or float32 (what the pipeline takes), at most 4 channels; every
+    change that is not exact is noted. Integers other than uint8/uint16 (signed, 32-bit)
+    and float64 become float32 with their values (as a float input is upscaled)."""
     if a.ndim == 3 and a.shape[2] > 4:
+        notes.append(f"{a.shape[2]} samples per pixel: only the first 4 kept")
         a = a[..., :4]
-    if a.dtype.kind == "f":
-        return np.ascontiguousarray(a, dtype=np.float32)
     if a.dtype == bool:
         return np.ascontiguousarray(a, dtype=np.uint8) * np.uint8(255)
-    if a.dtype not in (np.uint8, np.uint16):
-        return np.clip(a, 0, 65535).astype(np.uint16)
-    return np.ascontiguousarray(a)
+    if a.dtype in (np.uint8, np.uint16, np.float32):
+        return np.ascontiguousarray(a)
+    bits = a.dtype.itemsize * 8
+    if a.dtype.kind == "f":
+        if bits > 32:
+            notes.append(f"{bits}-bit float samples upscaled as 32-bit float")
+        return np.ascontiguousarray(a, dtype=np.float32)
+    signed = "signed " if a.dtype.kind == "i" else ""
+    rounded = a.size and max(int(a.max()), -int(a.min())) > _FLOAT_EXACT
+    notes.append(f"{bits}-bit {signed}integer samples upscaled as 32-bit float (values kept"
+                 + (f", rounded beyond ±{_FLOAT_EXACT:,}" if rounded else "") + ")")  # fmt: skip
+    return np.ascontiguousarray(a, dtype=np.float32)
 
 
 def _grey_alpha(a: np.ndarray) -> np.ndarray:
@@ -360,16 +423,22 @@ def _cv2_only(src: Path, max_pixels: int | None) -> Picture:
     ...): the pixels from tifffile or OpenCV, the metadata from its tags
     (:func:`_tiff_metadata`)."""
     try:
-        frames = _cv2_frames(src)
+        raw = _cv2_frames(src)
     except ImportError as e:
         raise UpscaleError("not an image (or a format Pillow cannot read)") from e
-    _check_pixels((frames[0].shape[1], frames[0].shape[0]), len(frames), max_pixels)
-    kind = "pages" if len(frames) > 1 else "still"
+    _check_pixels((raw[0].shape[1], raw[0].shape[0]), len(raw), max_pixels)
+    kind = "pages" if len(raw) > 1 else "still"
     pic = Picture([], "TIFF", True, kind)  # type: ignore[arg-type]
     orientation = _tiff_metadata(src, pic)
-    pic.frames = [orient(f, orientation) for f in frames]
+    layouts = _tiff_page_layouts(src)
+    for i, a in enumerate(raw):
+        photometric, alpha = layouts[i] if i < len(layouts) else (2, False)
+        rgb = _colour_page(a, photometric, alpha, pic)
+        page = _pipeline_dtype(a, pic.notes) if rgb is None else rgb
+        pic.frames.append(orient(page, orientation))
     _match_icc(pic)
     pic.partial_alpha = any(partial_alpha(f) for f in pic.frames)
+    pic.notes[:] = list(dict.fromkeys(pic.notes))
     return pic
 
 
@@ -548,17 +617,103 @@ def _read_pages(src: Path, im: Image.Image, n: int, pic: Picture, turned: int) -
         if (im.format == "PNG" and _png_deep(src)) or (im.format == "TIFF" and _tiff_deep(im)):
             if deep is None:
                 deep = _cv2_frames(src)
-            a = deep[i]
-            grey_alpha = (im.format == "PNG" and _png_colour_type(src) == 4) or (
-                im.format == "TIFF" and int(im.tag_v2.get(277, 1)) == 2)  # fmt: skip
-            a = _grey_alpha(a) if grey_alpha and a.ndim == 3 and a.shape[2] == 4 else a
-            pic.frames.append(orient(a, turned))  # as Pillow turned its own decoding
+            # as Pillow turned its own decoding of the page
+            pic.frames.append(orient(_deep_page(src, im, deep[i], pic), turned))
             continue
         page: Image.Image = im
         if im.mode in _NON_RGB:
             page, pic.icc = _to_srgb(im, pic.icc, pic.notes)
+        _png_grey_key(src, page)
         pic.frames.append(pil_pixels(page))
+    pic.notes[:] = list(dict.fromkeys(pic.notes))
     _match_icc(pic)
+
+
+def _deep_page(src: Path, im: Image.Image, a: np.ndarray, pic: Picture) -> np.ndarray:
+    """A page read at full depth (:func:`_cv2_frames`) as the pipeline takes it: CMYK and
+    CIELab TIFF pages to RGB, OpenCV's BGRA for grey + alpha back to two channels."""
+    if im.format == "TIFF":
+        alpha = _tag_tuple(im, 338, 0)[0] in (1, 2)  # ExtraSamples: associated/unassociated
+        rgb = _colour_page(a, int(im.tag_v2.get(262, 2)), alpha, pic)
+        if rgb is not None:
+            return rgb
+    a = _pipeline_dtype(a, pic.notes)
+    grey_alpha = (im.format == "PNG" and _png_colour_type(src) == 4) or (
+        im.format == "TIFF" and int(im.tag_v2.get(277, 1)) == 2)  # fmt: skip
+    return _grey_alpha(a) if grey_alpha and a.ndim == 3 and a.shape[2] == 4 else a
+
+
+def _colour_page(a: np.ndarray, photometric: int, alpha: bool, pic: Picture) -> np.ndarray | None:
+    """A deep CMYK or CIELab TIFF page (TIFF ``photometric``; ``alpha``: the first extra
+    sample is alpha) as RGB(A); None for any other page."""
+    channels = 1 if a.ndim == 2 else a.shape[2]
+    if photometric == _SEPARATED and channels >= 4:
+        return _deep_cmyk(a, alpha and channels > 4, pic)
+    if photometric == _CIELAB and channels >= 3 and a.dtype == np.uint16:
+        return _deep_lab(a, pic)
+    return None
+
+
+def _tiff_page_layouts(path: Path) -> list[tuple[int, bool]]:
+    """(Photometric, whether the first extra sample is alpha) of every TIFF page, from
+    tifffile's reading of the tags (no codec needed); empty if tifffile cannot parse it."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tf:
+            return [(int(page.photometric), bool(len(page.extrasamples))
+                     and int(page.extrasamples[0]) in (1, 2)) for page in tf.pages]  # fmt: skip
+    except Exception:  # noqa: BLE001 - any file tifffile refuses: no layout known
+        return []
+
+
+def _unit(a: np.ndarray) -> np.ndarray:
+    """Samples as float64 on 0..1 (integers by their type's full scale; floats as they are)."""
+    if a.dtype.kind == "f":
+        return a.astype(np.float64)
+    return a.astype(np.float64) / float(np.iinfo(a.dtype).max)
+
+
+def _deep_cmyk(a: np.ndarray, alpha: bool, pic: Picture) -> np.ndarray:
+    """CMYK deeper than 8 bits (16-bit, float), an alpha after the inks if ``alpha``, to
+    RGB(A). With an ICC profile: through it at 8 bits (``PIL.ImageCms`` converts 8-bit
+    CMYK only), said. Without one: the plain formula Pillow uses at 8 bits, each of R, G,
+    B = (1 - C|M|Y) x (1 - K), at the input's depth (float32 for float, else uint16)."""
+    x = _unit(a[..., :5] if alpha else a[..., :4])
+    if a.shape[2] > 4 + alpha:
+        pic.notes.append(f"CMYK with {a.shape[2] - 4} extra samples: "
+                         f"{'only the alpha' if alpha else 'none'} kept")  # fmt: skip
+    if pic.icc:
+        u8 = np.floor(np.clip(x, 0, 1) * 255 + 0.5).astype(np.uint8)
+        cmyk = Image.frombytes("CMYK", (a.shape[1], a.shape[0]), u8[..., :4].tobytes())
+        rgb, pic.icc = _to_srgb(cmyk, pic.icc, pic.notes)
+        pic.notes.append(f"{a.dtype.itemsize * 8}-bit CMYK converted to RGB at 8 bits "
+                         "(littlecms in Pillow converts 8-bit CMYK only)")  # fmt: skip
+        out = np.asarray(rgb)
+        return np.dstack([out, u8[..., 4]]) if alpha else out
+    pic.notes.append("CMYK without an ICC profile: converted to RGB without colour management")
+    rgb = (1 - x[..., :3]) * (1 - x[..., 3:4])
+    out = np.dstack([rgb, x[..., 4]]) if alpha else rgb
+    if a.dtype.kind == "f":
+        return out.astype(np.float32)
+    return np.floor(np.clip(out, 0, 1) * 65535 + 0.5).astype(np.uint16)
+
+
+def _deep_lab(a: np.ndarray, pic: Picture) -> np.ndarray:
+    """16-bit CIELab (TIFF: L* 0..65535 for 0..100, a* and b* signed, 256 per unit) to
+    sRGB through littlecms at 8 bits (Pillow's Lab mode is 8-bit; its raw "LAB" bytes
+    are 8-bit CIELab TIFF's: a*, b* signed), said; extra samples (alpha) are dropped, said."""
+    lab = np.empty(a.shape[:2] + (3,), np.uint8)
+    lab[..., 0] = np.floor(a[..., 0] / 257.0 + 0.5).astype(np.uint8)
+    ab = np.floor(a[..., 1:3].view(np.int16).astype(np.float64) / 256.0 + 0.5)
+    lab[..., 1:] = np.clip(ab, -128, 127).astype(np.int8).view(np.uint8)
+    if a.shape[2] > 3:
+        pic.notes.append(f"Lab with {a.shape[2] - 3} extra samples: not kept")
+    im = Image.frombytes("LAB", (a.shape[1], a.shape[0]), lab.tobytes())
+    rgb, pic.icc = _to_srgb(im, pic.icc, pic.notes)
+    pic.notes.append("16-bit Lab converted to RGB at 8 bits (littlecms in Pillow converts "
+                     "8-bit Lab only)")  # fmt: skip
+    return np.asarray(rgb)
 
 
 def _match_icc(pic: Picture) -> None:

@@ -8,6 +8,7 @@ does not depend on how the work was split (tiles, channels, row strips).
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import replace
@@ -61,13 +62,52 @@ def upscale_array(
     shape ``H x W`` (gray), ``H x W x 1``, ``H x W x 2`` (gray + alpha), ``H x W x 3``
     (RGB) or ``H x W x 4`` (RGBA). The result has the same dtype and channels, shape
     ``sH x sW``; float32 comes back neither rounded nor clipped (alpha clipped to 0-1).
+    float32 colour beyond 0-1 (HDR, integer data read as float) is upscaled mapped into
+    0-1 and mapped back (:func:`_float_range`): the network sees the range it was trained on.
     Luma goes through the network, chroma and alpha through MATLAB bicubic
     (``imresize``); partial alpha is resampled premultiplied (colour x alpha, divided
     back). ``tile``: tile side in LR pixels (None: the backend's default). Raises
     TypeError for another dtype, ValueError for another shape or NaN/infinite values.
     """
     _check_array(arr)
-    return assemble_array(net, arr, scale, tile)
+    span = _float_range(arr)
+    if span is None:
+        return assemble_array(net, arr, scale, tile)
+    return _from_unit(assemble_array(net, _to_unit(arr, span), scale, tile), span)
+
+
+def _float_range(arr: np.ndarray) -> tuple[float, float] | None:
+    """For float32 colour (alpha left out) beyond 0..1: ``(lo, hi)``, the smallest range
+    holding both 0..1 and the values; None for other dtypes and for values within 0..1."""
+    if arr.dtype != np.float32:
+        return None
+    colour = _colour(arr)
+    if colour.size == 0:
+        return None
+    lo, hi = min(0.0, float(colour.min())), max(1.0, float(colour.max()))
+    return None if (lo, hi) == (0.0, 1.0) else (lo, hi)
+
+
+def _colour(a: np.ndarray) -> np.ndarray:
+    """The colour channels of an ``H x W [x C]`` array, as a view (alpha left out)."""
+    return a[..., :-1] if a.ndim == 3 and a.shape[2] in (2, 4) else a
+
+
+def _to_unit(arr: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """A float32 copy with the colour mapped from ``span`` onto 0..1 (alpha as it is)."""
+    lo, hi = span
+    out = arr.copy()
+    c = _colour(out)
+    c[...] = ((c.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
+    return out
+
+
+def _from_unit(a: np.ndarray, span: tuple[float, float]) -> np.ndarray:
+    """The inverse of :func:`_to_unit`, in place; returns ``a``."""
+    lo, hi = span
+    c = _colour(a)
+    c[...] = (c.astype(np.float64) * (hi - lo) + lo).astype(np.float32)
+    return a
 
 
 def _check_array(arr: np.ndarray) -> None:
@@ -158,7 +198,10 @@ def render(
     h, w = arr.shape[:2]
     out = Image.new(mode, (w * scale, h * scale))
     row = 0
-    for strip in iter_strips(net, arr, scale, tile):
+    span = _float_range(arr)
+    for strip in iter_strips(net, arr if span is None else _to_unit(arr, span), scale, tile):
+        if span is not None:
+            strip = _from_unit(strip.copy(), span)  # the strip may be the assembler's buffer
         out.paste(from_array(strip, mode), (0, row))
         row += strip.shape[0]
     return out
@@ -173,19 +216,33 @@ def render_picture(
 ) -> Picture:
     """Every frame (page) of ``pic`` upscaled by :func:`render_sized`, one at a time; the
     metadata carried over. ``factors``/``nets``: one network pass or a chain; ``size``
-    the final (width, height) (None: the network's).
+    the final (width, height) of the first frame (None: the network's). A TIFF page of
+    another size than the first is scaled by the same factors (:func:`_frame_size`).
 
     Each input frame is released once upscaled, so memory is the input frames plus the
     output frames (animations are encoded all at once: Pillow's ``save_all``)."""
     factors = [factors] if isinstance(factors, int) else factors
     nets = nets if isinstance(nets, list) else [nets]
+    first = pic.size
     todo = list(pic.frames)
     out: list[Pixels] = []
     while todo:
         arr = as_array(todo.pop(0))
-        out.append(render_sized(arr, pil_mode(arr) or "", factors, nets, size, tile))
+        own = _frame_size((arr.shape[1], arr.shape[0]), first, size)
+        out.append(render_sized(arr, pil_mode(arr) or "", factors, nets, own, tile))
         del arr
     return replace(pic, frames=out, notes=list(pic.notes))
+
+
+def _frame_size(
+    frame: tuple[int, int], first: tuple[int, int], size: tuple[int, int] | None
+) -> tuple[int, int] | None:
+    """The final (width, height) of a ``frame``-sized page when the first page, ``first``,
+    becomes ``size``: the same scale on each axis, rounded half up (None: the network's)."""
+    if size is None or frame == first:
+        return size
+    (w, h), (sw, sh), (fw, fh) = frame, size, first
+    return max(1, math.floor(w * sw / fw + 0.5)), max(1, math.floor(h * sh / fh + 0.5))
 
 
 def upscale(

@@ -819,3 +819,177 @@ def test_tifffile_shape_description_not_carried(lite: DSRN, tmp_path: Path, dtyp
         desc = tf.pages[0].tags.get("ImageDescription")
         assert desc is None or "[6, 8, 3]" not in desc.value
         assert tf.series[0].shape == (12, 16, 3)
+
+
+# ------------------------------------------------- non-RGB, wide and keyed inputs
+
+
+def test_16_bit_cmyk_tiff_to_rgb(lite: DSRN, tmp_path: Path) -> None:
+    rng = np.random.default_rng(10)
+    cmyk = rng.integers(0, 65536, (6, 8, 4)).astype(np.uint16)
+    alpha = rng.integers(0, 65536, (6, 8)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "c.tif", cmyk, photometric="separated")
+    tifffile.imwrite(tmp_path / "ca.tif", np.dstack([cmyk, alpha]), photometric="separated",
+                     extrasamples=["unassalpha"], planarconfig="contig")  # fmt: skip
+    x = cmyk.astype(np.float64) / 65535  # no profile: Pillow's formula, (1 - C) (1 - K)
+    want = np.floor((1 - x[..., :3]) * (1 - x[..., 3:]) * 65535 + 0.5).astype(np.uint16)
+    pic = read(tmp_path / "c.tif")
+    np.testing.assert_array_equal(pic.arr, want)
+    assert any("without an ICC profile" in n for n in pic.notes)
+    np.testing.assert_array_equal(read(tmp_path / "ca.tif").arr, np.dstack([want, alpha]))
+    # with a profile (only K counts): through it, at 8 bits, said
+    ink = np.zeros((6, 8, 4), np.uint16)
+    ink[..., 1:3] = 65535  # "red" without the profile, white through it
+    ink[:, 4:, 3] = 32896  # half black: a grey of Y = 1 - 128 / 255
+    tifffile.imwrite(tmp_path / "p.tif", ink, photometric="separated", iccprofile=_cmyk_profile())
+    rec = upscale_file(tmp_path / "p.tif", tmp_path / "o.tif", 2, lite, backend="torch")
+    assert any("16-bit CMYK converted to RGB at 8 bits" in n for n in rec["notes"])
+    out = Image.open(tmp_path / "o.tif")
+    assert out.mode == "RGB" and out.info["icc_profile"][16:20] == b"RGB "
+    got = np.asarray(out, dtype=float)
+    assert np.abs(got[2:-2, 2:5] - 255).max() <= 3
+    assert np.abs(got[2:-2, 12:-2] - _srgb_of_grey(1 - 128 / 255)).max() <= 3  # past the ringing
+
+
+def _lab_of(rgb: np.ndarray) -> np.ndarray:
+    """CIELab (D50, as ICC and TIFF use) of sRGB 0..1, by the textbook formulas."""
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    m = np.array([[0.4360747, 0.3850649, 0.1430804], [0.2225045, 0.7168786, 0.0606169],
+                  [0.0139322, 0.0971045, 0.7141733]])  # fmt: skip
+    xyz = (lin @ m.T / [0.9642, 1.0, 0.8249]).transpose(2, 0, 1)
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.stack([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])], -1)
+
+
+@pytest.mark.parametrize("kind", ["tifffile8", "tifffile16", "pillow8"])
+def test_cielab_tiff_is_rgb_without_alpha(tmp_path: Path, kind: str) -> None:
+    rgb = _smooth(12, 16)
+    lab = _lab_of(rgb / 255.0)
+    src = tmp_path / "lab.tif"
+    if kind == "tifffile8":
+        ab = np.round(lab[..., 1:]).astype(np.int8).view(np.uint8)
+        tifffile.imwrite(src, np.dstack([np.round(lab[..., 0] * 2.55).astype(np.uint8), ab]),
+                         photometric="cielab")  # fmt: skip
+    elif kind == "tifffile16":  # a*, b*: signed, 256 per unit
+        ab = np.round(lab[..., 1:] * 256).astype(np.int16).view(np.uint16)
+        tifffile.imwrite(src, np.dstack([np.round(lab[..., 0] * 655.35).astype(np.uint16), ab]),
+                         photometric="cielab")  # fmt: skip
+    else:
+        Image.fromarray(rgb).convert("LAB").save(src)
+    pic = read(src)
+    assert pic.arr.dtype == np.uint8 and pic.arr.shape == (12, 16, 3)  # no alpha
+    if kind != "pillow8":  # Pillow's own Lab TIFF: a* and b* are not stored as TIFF says
+        delta_e = np.sqrt(((_lab_of(pic.arr / 255.0) - lab) ** 2).sum(-1))
+        assert delta_e.max() <= 3  # 8-bit Lab steps (a*, b* whole units) and 8-bit sRGB
+    assert ("16-bit Lab" in " ".join(pic.notes)) == (kind == "tifffile16")
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.int16])
+def test_wide_integer_tiff_kept_as_float(lite: DSRN, tmp_path: Path, dtype: type) -> None:
+    yy, xx = np.mgrid[:12, :16]
+    v = xx * 100_000 - 300_000 + yy * 20_000
+    v = {np.int32: v, np.uint32: v + 300_000, np.int16: v // 100}[dtype].astype(dtype)
+    tifffile.imwrite(tmp_path / "i.tif", v, photometric="minisblack")
+    pic = read(tmp_path / "i.tif")
+    assert pic.arr.dtype == np.float32
+    np.testing.assert_array_equal(pic.arr, v.astype(np.float64))  # every value kept
+    bits = np.dtype(dtype).itemsize * 8
+    assert any(f"{bits}-bit" in n and "integer samples" in n for n in pic.notes)
+    rec = upscale_file(tmp_path / "i.tif", tmp_path / "o.tif", 2, lite, backend="torch")
+    out = tifffile.imread(tmp_path / "o.tif")
+    assert out.dtype == np.float32 and out.shape == (24, 32)
+    # upscaled as the same image on 0..1 would be, mapped back to the values' range
+    lo, hi = min(0.0, float(v.min())), max(1.0, float(v.max()))
+    unit = ((v - lo) / (hi - lo)).astype(np.float32)
+    ref = upscale(unit, 2, model=lite, backend="torch").astype(np.float64) * (hi - lo) + lo
+    assert np.abs(out - ref).max() <= 1e-5 * (hi - lo)
+    assert not any("cannot hold" in n for n in rec["notes"])
+    rec = upscale_file(tmp_path / "i.tif", tmp_path / "o.png", 2, lite, backend="torch")
+    assert any("PNG cannot hold float samples" in n for n in rec["notes"])
+
+
+def test_float64_tiff_is_said(tmp_path: Path) -> None:
+    v = np.linspace(-0.5, 1.5, 12 * 16).reshape(12, 16)
+    tifffile.imwrite(tmp_path / "f.tif", v, photometric="minisblack")
+    pic = read(tmp_path / "f.tif")
+    np.testing.assert_array_equal(pic.arr, v.astype(np.float32))
+    assert any("64-bit float samples" in n for n in pic.notes)
+
+
+def _png8(path: Path, a: np.ndarray, depth: int, trns: bytes) -> None:
+    """An 8-bit (or 2-bit grey, values 0..3) PNG with a tRNS chunk, by hand."""
+    h, w = a.shape[:2]
+    ctype = 0 if a.ndim == 2 else 2
+    if depth == 2:
+        packed = [np.packbits(np.unpackbits(r[:, None], axis=1)[:, 6:].ravel()) for r in a]
+        rows = b"".join(b"\0" + p.tobytes() for p in packed)
+    else:
+        rows = b"".join(b"\0" + r.tobytes() for r in a)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"tRNS", trns)
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))  # fmt: skip
+
+
+def test_png_colour_key_becomes_alpha(lite: DSRN, tmp_path: Path) -> None:
+    rgb = _smooth(12, 16)
+    rgb[:4, :4] = (10, 20, 30)
+    rgb[5, 5] = (10, 20, 31)  # near the key: opaque
+    _png8(tmp_path / "rgb.png", rgb, 8, struct.pack(">HHH", 10, 20, 30))
+    grey = rgb[..., 0].copy()
+    grey[:4, :4] = 77
+    _png8(tmp_path / "grey.png", grey, 8, struct.pack(">H", 77))
+    two = np.arange(12 * 16).reshape(12, 16) % 4
+    _png8(tmp_path / "two.png", two.astype(np.uint8), 2, struct.pack(">H", 1))
+    for name, pixels, key in (("rgb", rgb, (10, 20, 30)), ("grey", grey, 77), ("two", two, 1)):
+        pic = read(tmp_path / f"{name}.png")
+        keyed = np.all(pixels == key, axis=-1) if pixels.ndim == 3 else pixels == key
+        want = np.where(keyed, 0, 255)
+        np.testing.assert_array_equal(pic.arr[..., -1], want, err_msg=name)
+        assert pic.arr.shape[-1] == (4 if pixels.ndim == 3 else 2)
+    upscale_file(tmp_path / "rgb.png", tmp_path / "o.png", 2, lite, backend="torch")
+    out = Image.open(tmp_path / "o.png")
+    assert out.mode == "RGBA" and np.asarray(out)[1:6, 1:6, 3].max() == 0
+
+
+def test_multipage_tiff_pages_keep_their_sizes_and_modes(cli: typer.Typer, tmp_path: Path,
+                                                          lite: DSRN) -> None:  # fmt: skip
+    rng = np.random.default_rng(11)
+    pages = [rng.integers(0, 256, (10, 14, 3), dtype=np.uint8),
+             rng.integers(0, 256, (5, 7, 3), dtype=np.uint8),
+             rng.integers(0, 256, (10, 14), dtype=np.uint8)]  # fmt: skip
+    ims = [Image.fromarray(p) for p in pages]
+    ims[0].save(tmp_path / "p.tif", save_all=True, append_images=ims[1:])
+    r = _run(cli, str(tmp_path / "p.tif"), "-s", "2", "-o", str(tmp_path / "o.tif"))
+    assert r.exit_code == 0, r.output
+    out = Image.open(tmp_path / "o.tif")
+    assert out.n_frames == 3
+    for i, page in enumerate(pages):
+        out.seek(i)
+        assert out.mode == ("L" if page.ndim == 2 else "RGB")
+        assert out.size == (2 * page.shape[1], 2 * page.shape[0])
+        np.testing.assert_array_equal(np.asarray(out), upscale(page, 2, model=lite,
+                                                               backend="torch"))  # fmt: skip
+
+
+def test_tifffile_shape_description_not_copied(lite: DSRN, tmp_path: Path) -> None:
+    a = np.random.default_rng(12).integers(0, 65536, (6, 8, 4)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "t.tif", a, photometric="rgb", extrasamples=["unassalpha"])
+    with tifffile.TiffFile(tmp_path / "t.tif") as tf:  # what tifffile wrote: its JSON
+        assert '"shape"' in tf.pages[0].description
+    assert read(tmp_path / "t.tif").exif is None  # no EXIF of its own
+    rec = upscale_file(tmp_path / "t.tif", tmp_path / "o.tif", 2, lite, backend="torch")
+    with tifffile.TiffFile(tmp_path / "o.tif") as tf:
+        assert "shape" not in tf.pages[0].description
+        assert tf.series[0].shape == (12, 16, 4)
+    rec = upscale_file(tmp_path / "t.tif", tmp_path / "o.bmp", 2, lite, backend="torch")
+    assert not any("EXIF" in n for n in rec["notes"])
+    tifffile.imwrite(tmp_path / "d.tif", a, photometric="rgb", extrasamples=["unassalpha"],
+                     description="a plate", metadata=None)  # fmt: skip
+    upscale_file(tmp_path / "d.tif", tmp_path / "d_o.tif", 2, lite, backend="torch")
+    with tifffile.TiffFile(tmp_path / "d_o.tif") as tf:
+        assert tf.pages[0].description == "a plate"  # a description of its own is kept
