@@ -844,6 +844,21 @@ def test_xmp_dimensions_follow_the_output(tmp_path: Path, ext: str) -> None:
     assert b'tiff:Orientation="1"' in got
 
 
+def test_batch_notes_name_their_files(cli: typer.Typer, tmp_path: Path) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    a = np.dstack([_smooth(8, 12), np.full((8, 12), 128, np.uint8)])
+    for n in ("a", "b", "c"):
+        Image.fromarray(a).save(d / f"{n}.png")
+    Image.fromarray(_smooth(8, 12)).save(d / "d.png", dpi=(300, 300))
+    r = _run(cli, str(d), "-s", "2", "-o", str(tmp_path / "out"), "--format", "gif")
+    assert r.exit_code == 0, r.output
+    lines = [x for x in r.output.splitlines() if x.startswith("note:")]
+    assert len(lines) == 2, r.output  # one line per kind of note
+    assert any(f"{d / 'a.png'} (and 2 more): GIF holds only on/off" in x for x in lines)
+    assert any(f"{d / 'd.png'}: GIF cannot hold the input's DPI" in x for x in lines)
+
+
 def test_comment_that_cannot_be_kept_is_said(tmp_path: Path) -> None:
     exif = Image.Exif()
     exif[0x010E] = "the EXIF's description"
