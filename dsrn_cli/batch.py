@@ -536,7 +536,7 @@ def run_jobs(
     records: dict[int, dict[str, Any]] = {}
     stages = {"read": 0.0, "upscale": 0.0, "write": 0.0}
     lock = threading.Lock()
-    noted: set[str] = set()  # each conversion note once per run
+    noted: dict[str, list[int]] = {}  # each conversion note: the jobs it was about
 
     def finish(i: int, rec: dict[str, Any]) -> None:
         if rec["status"] == "failed":
@@ -574,10 +574,8 @@ def run_jobs(
                        resized=resized, notes=written.notes, frames=len(pic.frames),
                        precision=prec)  # fmt: skip
             with lock:
-                new = [n for n in written.notes if n not in noted]
-                noted.update(new)
-            for note in new:
-                console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+                for note in written.notes:
+                    noted.setdefault(note, []).append(i)
         except Exception as e:
             rec = record(job, "failed", _error_text(e, opts.debug))
         with lock:
@@ -666,7 +664,23 @@ def run_jobs(
             interrupted = True
             pool.shutdown(wait=True, cancel_futures=True)
     stages["read"] = reader.seconds
+    print_notes(console, {note: [jobs[i].src for i in sorted(ix)] for note, ix in
+                          sorted(noted.items(), key=lambda kv: min(kv[1]))})  # fmt: skip
     return records, stages, interrupted
+
+
+def note_line(note: str, inputs: list[Path]) -> str:
+    """One note and the inputs it is about: ``a.tif: NOTE`` or ``a.tif (and 5 more): NOTE``."""
+    more = f" (and {len(inputs) - 1} more)" if len(inputs) > 1 else ""
+    return f"{inputs[0]}{more}: {note}"
+
+
+def print_notes(console: Console, noted: dict[str, list[Path]]) -> None:
+    """Each conversion note once per run (after the run, in input order), naming its
+    first input and how many more (``--json`` has every file's notes)."""
+    for note, inputs in noted.items():
+        console.print(f"[yellow]note:[/yellow] {note_line(note, inputs)}", highlight=False,
+                      soft_wrap=True)  # fmt: skip
 
 
 # ------------------------------------------------------------------- ranks and totals

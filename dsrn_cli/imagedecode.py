@@ -343,9 +343,29 @@ def _grey_alpha(a: np.ndarray) -> np.ndarray:
 
 
 def _text_of(im: Image.Image) -> dict[str, str]:
+    """PNG text chunks; a GIF's comment extension or a JPEG's COM marker as "Comment"
+    (UTF-8, else Latin-1)."""
     text = dict(getattr(im, "text", None) or {}) if im.format == "PNG" else {}
     text.pop("XML:com.adobe.xmp", None)  # kept as XMP
+    comment = im.info.get("comment") if im.format in ("GIF", "JPEG") else None
+    if isinstance(comment, bytes):
+        try:
+            comment = comment.decode("utf-8")
+        except UnicodeDecodeError:
+            comment = comment.decode("latin-1")
+    if comment:
+        text["Comment"] = comment
     return {str(k): str(v) for k, v in text.items()}
+
+
+def _png_colour_chunks(im: Image.Image, pic: Picture) -> None:
+    """A PNG's gAMA, sRGB and cHRM chunks (Pillow's info "gamma", "srgb", "chromaticity")."""
+    if im.format != "PNG":
+        return
+    gamma, srgb, chrm = (im.info.get(k) for k in ("gamma", "srgb", "chromaticity"))
+    pic.gamma = float(gamma) if gamma else None
+    pic.srgb = int(srgb) if srgb is not None else None
+    pic.chromaticity = tuple(float(v) for v in chrm) if chrm and len(chrm) == 8 else None
 
 
 def _xmp_of(im: Image.Image) -> bytes | None:
@@ -591,6 +611,7 @@ def read(src: str | Path, max_pixels: int | None = None) -> Picture:
                       dpi=_dpi_of(im), text=_text_of(im), notes=notes)  # fmt: skip
         if fmt == "WEBP":
             pic.lossless = _webp_lossless(src)
+        _png_colour_chunks(im, pic)
         if kind == "animation":
             _read_animation(im, pic)
         else:

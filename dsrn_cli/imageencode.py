@@ -14,18 +14,20 @@ converted or dropped with a one-line note, returned to the caller, never silentl
 from __future__ import annotations
 
 import os
+import re
 import struct
 import tempfile
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageCms, PngImagePlugin
 
+from .imagedecode import icc_space, srgb_profile
 from .partfiles import part_prefix
 from .picture import (
     TIFF_LAYOUT_TAGS,
@@ -68,7 +70,10 @@ _ICC = {"PNG", "JPEG", "WEBP", "TIFF"}
 _EXIF = {"PNG", "JPEG", "WEBP", "TIFF"}
 _XMP = {"PNG", "JPEG", "WEBP", "TIFF"}
 _DPI = {"PNG", "JPEG", "TIFF", "BMP"}
-_TEXT = {"PNG"}
+_TEXT = {"PNG"}  # every text chunk
+# One comment: JPEG's COM marker, GIF's comment extension, TIFF's ImageDescription.
+_COMMENT = {"JPEG", "GIF", "TIFF"}
+_NO_GREY = {"WEBP"}  # libwebp holds RGB(A) only
 _ANIMATION = {"PNG", "WEBP", "GIF"}
 _PAGES = {"TIFF"}
 
@@ -110,14 +115,12 @@ def _to_depth(a: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _composite(a: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
-    """Alpha over a solid background, at the array's depth: ``H x W x 2/4`` -> ``1/3``."""
+    """Alpha over a solid background, at the array's depth: ``H x W x 2/4`` -> ``1/3``.
+    Grey + alpha goes onto a grey background only (R = G = B; see :func:`_grey_goes_rgb`)."""
     c = a.shape[2] - 1
     peak = 1.0 if a.dtype == np.float32 else float(np.iinfo(a.dtype).max)
     alpha = a[..., c:].astype(np.float64) / peak
-    bg = np.array(background[:1] if c == 1 else background, np.float64) * (peak / 255.0)
-    if c == 1:
-        bg = np.array([0.299 * background[0] + 0.587 * background[1] + 0.114 * background[2]])
-        bg = bg * (peak / 255.0)
+    bg = np.array(background[:c], np.float64) * (peak / 255.0)
     out = a[..., :c].astype(np.float64) * alpha + bg * (1.0 - alpha)
     if a.dtype == np.float32:
         out = out.astype(np.float32)
@@ -138,16 +141,59 @@ def _on_off(a: np.ndarray) -> np.ndarray:
     return np.concatenate([np.where(opaque, rgb, 0), opaque * np.uint8(255)], 2).astype(np.uint8)
 
 
+def _grey_goes_rgb(px: Pixels, fmt: str, opts: WriteOptions) -> bool:
+    """Whether grey (+ alpha) pixels become RGB in ``fmt``: WebP holds no grey, and grey
+    composited onto a coloured ``--background`` (a format without alpha) is colour. Both
+    are 8-bit formats."""
+    ch = channels(px)
+    r, g, b = opts.background
+    return ch in (1, 2) and (fmt in _NO_GREY or (ch == 2 and fmt not in _ALPHA
+                                                  and not r == g == b))  # fmt: skip
+
+
+def _grey_transform(icc: bytes | None, fmt: str, notes: list[str]
+                    ) -> tuple[ImageCms.ImageCmsTransform | None, bytes | None]:  # fmt: skip
+    """For grey pixels made RGB (:func:`_grey_goes_rgb`): littlecms' transform from their
+    grey ICC profile to sRGB, and the profile the RGB pixels then carry (sRGB). No grey
+    profile: no transform (R = G = B) and ``icc`` unchanged; an unusable one: dropped."""
+    if not icc or icc_space(icc) != "GRAY":
+        return None, icc
+    why = f"{fmt} holds no grey" if fmt in _NO_GREY else "grey onto a colour --background is RGB"
+    try:
+        src = ImageCms.ImageCmsProfile(BytesIO(icc))
+        srgb = ImageCms.createProfile("sRGB")
+        transform = ImageCms.buildTransform(src, srgb, "L", "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        notes.append(f"{why}: the grey ICC profile is unusable, grey written as R = G = B "
+                     "without it")  # fmt: skip
+        return None, None
+    notes.append(f"{why}: grey converted to sRGB through its ICC profile (tagged sRGB)")
+    return transform, srgb_profile()
+
+
+def _grey_to_rgb(a: np.ndarray, transform: ImageCms.ImageCmsTransform | None) -> np.ndarray:
+    """uint8 grey (+ alpha) as RGB (+ alpha): through ``transform``, else R = G = B."""
+    grey = a if a.ndim == 2 else a[..., 0]
+    if transform is None:
+        rgb = np.repeat(grey[..., None], 3, 2)
+    else:
+        rgb = np.asarray(ImageCms.applyTransform(Image.fromarray(grey), transform))
+    return rgb if a.ndim == 2 else np.dstack([rgb, a[..., 1]])
+
+
 def _fit(px: Pixels, fmt: str, opts: WriteOptions, notes: list[str],
-         soft: bool | None = None) -> Pixels:  # fmt: skip
+         soft: bool | None = None, grey: ImageCms.ImageCmsTransform | None = None
+         ) -> Pixels:  # fmt: skip
     """Convert one frame to what ``fmt`` holds, noting every loss. ``soft``: whether the
-    input had partial alpha (None: this frame's alpha is looked at)."""
+    input had partial alpha (None: this frame's alpha is looked at). ``grey``: the
+    transform of grey pixels that become RGB (:func:`_grey_transform`)."""
     dt = dtype_of(px).name
     ch = channels(px)
     keep_depth = _DEPTHS.get(fmt, {"uint8"})
     alpha = ch in (2, 4)
     on_off = alpha and fmt in _ON_OFF_ALPHA
-    needs = dt not in keep_depth or (alpha and fmt not in _ALPHA) or on_off or (
+    to_rgb = _grey_goes_rgb(px, fmt, opts)
+    needs = dt not in keep_depth or (alpha and fmt not in _ALPHA) or on_off or to_rgb or (
         fmt == "BMP" and ch == 2) or (isinstance(px, Image.Image) and px.mode == "I")  # fmt: skip
     if not needs:
         return px
@@ -159,6 +205,8 @@ def _fit(px: Pixels, fmt: str, opts: WriteOptions, notes: list[str],
         notes.append(f"{fmt} cannot hold {what} samples: written as "
                      f"{target.replace('uint', '')}-bit{clip}")  # fmt: skip
         a = _to_depth(a, target)
+    if to_rgb:
+        a = _grey_to_rgb(a, grey)
     if alpha and fmt not in _ALPHA:
         r, g, b = opts.background
         notes.append(f"{fmt} has no alpha: composited onto the background "
@@ -177,17 +225,120 @@ def _fit(px: Pixels, fmt: str, opts: WriteOptions, notes: list[str],
 # ---------------------------------------------------------------- metadata per format
 
 
-def _keep_notes(pic: Picture, fmt: str, notes: list[str]) -> None:
+def _colour_chunks(pic: Picture) -> list[str]:
+    """The names of the PNG colour chunks the input had (sRGB, gAMA, cHRM)."""
+    found = (("sRGB", pic.srgb), ("gAMA", pic.gamma), ("cHRM", pic.chromaticity))
+    return [name for name, value in found if value is not None]
+
+
+def _keep_notes(pic: Picture, fmt: str, notes: list[str], text_lost: list[str]) -> None:
+    """One note naming the input's metadata ``fmt`` cannot hold (``text_lost``: the keys
+    of the text it cannot hold, :func:`_comment`)."""
+    chunks = "/".join(_colour_chunks(pic))
+    texts = ", ".join(repr(k) for k in text_lost)
     lost = [name for name, held, value in (
         ("ICC profile", _ICC, pic.icc), ("EXIF", _EXIF, pic.exif), ("XMP", _XMP, pic.xmp),
-        ("DPI", _DPI, pic.dpi), ("text chunks", _TEXT, pic.text)) if value and fmt not in held
+        ("DPI", _DPI, pic.dpi), (f"PNG {chunks} chunks", _ICC, chunks),
+        (f"text ({texts})", set(), texts)) if value and fmt not in held
     ]  # fmt: skip
     if lost:
         notes.append(f"{fmt} cannot hold the input's {', '.join(lost)}: not kept")
 
 
-def _pil_options(pic: Picture, fmt: str, opts: WriteOptions, px: Pixels) -> dict[str, Any]:
+_JPEG_COM_MAX = 65533  # bytes in one JPEG marker segment
+
+
+def _comment(pic: Picture, fmt: str, notes: list[str]) -> tuple[str | None, list[str]]:
+    """The comment ``fmt`` gets and the keys of the input's text it cannot hold (for
+    :func:`_keep_notes`). PNG holds every text chunk; JPEG (COM), GIF (comment extension)
+    and TIFF (ImageDescription) one comment: the "Comment" entry, or the only entry;
+    WebP, BMP and PPM none. A TIFF whose EXIF has an ImageDescription, or a comment too
+    long for a JPEG marker, keeps none (said here)."""
+    if fmt in _TEXT or not pic.text:
+        return None, []
+    keys = list(pic.text)
+    if fmt not in _COMMENT:
+        return None, keys
+    key = "Comment" if "Comment" in pic.text else keys[0] if len(keys) == 1 else None
+    lost = [k for k in keys if k != key]
+    if key is None:
+        return None, lost
+    why = ""
+    if fmt == "TIFF" and pic.exif and 0x010E in _exif_resized(pic.exif, (1, 1)):
+        why = "its ImageDescription holds the EXIF's"
+    elif fmt == "JPEG" and len(pic.text[key].encode("utf-8")) > _JPEG_COM_MAX:
+        why = f"over the {_JPEG_COM_MAX} bytes of a COM marker"
+    if why:
+        notes.append(f"{fmt} text: {why}; the input's text ({key!r}) not kept")
+        return None, lost
+    return pic.text[key], lost
+
+
+def _xmp_sized(xmp: bytes, size: tuple[int, int]) -> bytes:
+    """The XMP with tiff:ImageWidth / ImageLength and exif:PixelXDimension /
+    PixelYDimension (attributes or elements) set to the output's size."""
+    w, h = size
+    for name, value in (("tiff:ImageWidth", w), ("exif:PixelXDimension", w),
+                        ("tiff:ImageLength", h), ("exif:PixelYDimension", h)):  # fmt: skip
+        n = re.escape(name.encode())
+        attr = rb"(\b" + n + rb"\s*=\s*[\"']\s*)\d+"  # tiff:ImageWidth="16"
+        elem = rb"(<" + n + rb">\s*)\d+"  # <tiff:ImageWidth>16</tiff:ImageWidth>
+        for pattern in (attr, elem):
+            xmp = re.sub(pattern, lambda m, v=value: m[1] + b"%d" % v, xmp)
+    return xmp
+
+
+def _output_icc(pic: Picture, icc: bytes | None, fmt: str, px: Pixels,
+                notes: list[str]) -> bytes | None:  # fmt: skip
+    """The profile ``fmt`` is given for pixels like ``px``: ``icc`` when its colour space
+    is the pixels' (else dropped, said). Without a profile, a PNG's sRGB chunk becomes
+    littlecms' sRGB profile in the other formats that hold ICC (RGB pixels); gAMA / cHRM
+    alone, or sRGB on grey, are said not kept."""
+    if fmt not in _ICC:
+        return icc  # said by _keep_notes
+    grey = channels(px) in (1, 2)
+    want = "GRAY" if grey else "RGB"
+    if icc and icc_space(icc) != want:
+        notes.append(f"the ICC profile is {icc_space(icc)}, the pixels written "
+                     f"{'grey' if grey else 'RGB'}: profile not kept")  # fmt: skip
+        icc = None
+    if icc or fmt == "PNG":
+        return icc
+    if pic.srgb is not None and not grey:
+        return srgb_profile()
+    if chunks := _colour_chunks(pic):
+        notes.append(f"{fmt} cannot hold the input's PNG {'/'.join(chunks)} chunks: not kept")
+    return None
+
+
+def _png_colour_info(pic: Picture) -> list[tuple[bytes, bytes]]:
+    """The PNG gAMA, cHRM and sRGB chunks (type, data) of ``pic`` (sRGB only without an
+    ICC profile: PNG allows one or the other)."""
+    out = []
+    if pic.gamma is not None:
+        out.append((b"gAMA", struct.pack(">I", round(pic.gamma * 100000))))
+    if pic.chromaticity is not None:
+        out.append((b"cHRM", struct.pack(">8I", *(round(v * 100000) for v in pic.chromaticity))))
+    if pic.srgb is not None and not pic.icc:
+        out.append((b"sRGB", bytes([pic.srgb])))
+    return out
+
+
+def _loop(pic: Picture, fmt: str) -> dict[str, int]:
+    """Pillow's ``loop`` option: the count, or for an animation that plays once (None) no
+    loop extension in a GIF and one play in APNG (num_plays) and WebP."""
+    if pic.loop is not None:
+        return {"loop": pic.loop}
+    return {} if fmt == "GIF" else {"loop": 1}
+
+
+def _pil_options(pic: Picture, fmt: str, opts: WriteOptions, px: Pixels,
+                 comment: str | None = None) -> dict[str, Any]:  # fmt: skip
     o: dict[str, Any] = {}
+    if comment and fmt in ("JPEG", "GIF"):
+        o["comment"] = comment.encode("utf-8")
+    if comment and fmt == "TIFF":
+        o["description"] = comment.encode("utf-8")  # Pillow would write str as ASCII
     if fmt in ("JPEG", "WEBP"):
         o["quality"] = opts.quality if opts.quality is not None else DEFAULT_QUALITY
     if fmt == "WEBP" and opts.quality is None and pic.source_format == "WEBP" and pic.lossless:
@@ -204,8 +355,10 @@ def _pil_options(pic: Picture, fmt: str, opts: WriteOptions, px: Pixels) -> dict
         o["dpi"] = pic.dpi
     if pic.xmp and fmt in ("JPEG", "WEBP"):
         o["xmp"] = pic.xmp
-    if fmt == "PNG" and (pic.text or pic.xmp):
+    if fmt == "PNG" and (pic.text or pic.xmp or _colour_chunks(pic)):
         info = PngImagePlugin.PngInfo()
+        for kind, data in _png_colour_info(pic):
+            info.add(kind, data)
         for k, v in pic.text.items():
             info.add_itxt(k, v) if not v.isascii() else info.add_text(k, v)
         if pic.xmp:
@@ -336,7 +489,7 @@ def _png_deep(a: np.ndarray, pic: Picture, opts: WriteOptions) -> bytes:
         if not ok:
             raise UpscaleError("OpenCV could not encode the 16-bit PNG")
         data = buf.tobytes()
-    extra = b""
+    extra = b"".join(_png_chunk(kind, data) for kind, data in _png_colour_info(pic))
     if pic.icc:
         extra += _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(pic.icc))
     if pic.dpi:
@@ -354,10 +507,12 @@ def _png_deep(a: np.ndarray, pic: Picture, opts: WriteOptions) -> bytes:
     return data[:end] + extra + data[end:]
 
 
-def _tiff_deep(f: IO[bytes], frames: list[np.ndarray], pic: Picture, notes: list[str]) -> None:
-    """16-bit / float colour TIFF pages with tifffile (ICC, DPI, XMP), in the EXIF's byte
-    order, then the EXIF (:func:`_tiff_add_exif`). tifffile's own description and
-    software tags are left out: the EXIF's ImageDescription and Software are kept."""
+def _tiff_deep(f: IO[bytes], frames: list[np.ndarray], pic: Picture, notes: list[str],
+               comment: str | None = None) -> None:  # fmt: skip
+    """16-bit / float colour TIFF pages with tifffile (ICC, DPI, XMP, ``comment`` as
+    ImageDescription), in the EXIF's byte order, then the EXIF (:func:`_tiff_add_exif`).
+    tifffile's own description and software tags are left out: the EXIF's
+    ImageDescription and Software are kept."""
     import tifffile
 
     exif = _exif_resized(pic.exif, (frames[0].shape[1], frames[0].shape[0])) if pic.exif else None
@@ -371,6 +526,8 @@ def _tiff_deep(f: IO[bytes], frames: list[np.ndarray], pic: Picture, notes: list
                 kw["extrasamples"] = ["unassalpha"]
             if pic.dpi:
                 kw.update(resolution=pic.dpi, resolutionunit="INCH")
+            if comment:
+                kw["description"] = comment.encode("utf-8")
             tw.write(a, photometric=photometric, compression="zlib", iccprofile=pic.icc,
                      extratags=extra, metadata=None, software=False, **kw)  # fmt: skip
     if exif is not None:
@@ -455,12 +612,19 @@ def write(dst: str | Path, pic: Picture, opts: WriteOptions | None = None) -> Wr
         frames, multi = frames[:1], False
     if multi and pic.kind == "animation" and fmt in _PAGES:
         notes.append("TIFF pages hold no frame durations: the animation's timing not kept")
-    _keep_notes(pic, fmt, notes)
-    fitted = [_fit(px, fmt, opts, notes, pic.partial_alpha) for px in frames]
+    comment, text_lost = _comment(pic, fmt, notes)
+    _keep_notes(pic, fmt, notes, text_lost)
+    grey, icc = None, pic.icc
+    if any(_grey_goes_rgb(px, fmt, opts) for px in frames):
+        grey, icc = _grey_transform(pic.icc, fmt, notes)
+    fitted = [_fit(px, fmt, opts, notes, pic.partial_alpha, grey) for px in frames]
+    size = size_of(fitted[0])
+    pic = replace(pic, icc=_output_icc(pic, icc, fmt, fitted[0], notes),
+                  xmp=pic.xmp and _xmp_sized(pic.xmp, size))  # fmt: skip
     deep = [pil_mode(px) is None for px in fitted]
     if any(deep) and fmt == "TIFF":
         arrays = [as_array(px) for px in fitted]
-        atomic(dst, lambda f: _tiff_deep(f, arrays, pic, notes))
+        atomic(dst, lambda f: _tiff_deep(f, arrays, pic, notes, comment))
     elif deep[0] and fmt == "PNG":
         data = _png_deep(as_array(fitted[0]), pic, opts)
         atomic(dst, lambda f: f.write(data))
@@ -469,14 +633,14 @@ def write(dst: str | Path, pic: Picture, opts: WriteOptions | None = None) -> Wr
         atomic(dst, lambda f: f.write(data))
     else:
         images = [px if isinstance(px, Image.Image) else Image.fromarray(px) for px in fitted]
-        o = _pil_options(pic, fmt, opts, fitted[0])
+        o = _pil_options(pic, fmt, opts, fitted[0], comment)
         if multi:
             o.update(save_all=True, append_images=images[1:])
             if pic.durations and fmt in _ANIMATION:
                 o["duration"] = [max(1, round(d)) for d in pic.durations[: len(images)]]
-            if pic.loop is not None and fmt in _ANIMATION:
-                o["loop"] = pic.loop
+            if fmt in _ANIMATION:
+                o.update(_loop(pic, fmt))
             if fmt == "GIF":
                 o["disposal"] = 2  # full frames: each replaces the last (keeps transparency)
         atomic(dst, lambda f: _save(f, images, fmt, o))
-    return Written(size_of(fitted[0]), list(dict.fromkeys(notes)))
+    return Written(size, list(dict.fromkeys(notes)))

@@ -3,9 +3,10 @@ metadata. ``read(path) -> Picture`` and ``write(path, picture, options)``; the d
 and encoding live in ``imagedecode`` / ``imageencode``, the data in ``picture``.
 
 What each output format keeps (README, "What is kept"): PNG 8/16-bit, alpha, ICC, EXIF,
-XMP, DPI, text, APNG frames; TIFF 8/16-bit and float, alpha, ICC, EXIF, XMP,
-DPI, pages; WebP 8-bit, alpha, ICC, EXIF, XMP, frames, lossless; JPEG 8-bit, ICC, EXIF,
-XMP, DPI; GIF 8-bit palette, binary transparency, frames.
+XMP, DPI, text, gAMA/cHRM/sRGB, APNG frames; TIFF 8/16-bit and float, alpha, ICC, EXIF,
+XMP, DPI, one text (ImageDescription), pages; WebP 8-bit RGB, alpha, ICC, EXIF, XMP,
+frames, lossless; JPEG 8-bit, ICC, EXIF, XMP, DPI, one text (COM); GIF 8-bit palette,
+binary transparency, one text (comment), frames.
 """
 
 from __future__ import annotations

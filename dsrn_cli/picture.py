@@ -92,11 +92,15 @@ class Picture:
     """A decoded file: frames (one for a still image) and what the writer keeps.
 
     ``durations`` are milliseconds per frame (animations), ``loop`` the animation's loop
-    count (0 forever). ``exif`` has the orientation reset to 1 (the pixels are already
+    count as Pillow reads it (0 forever; None: plays once, as a GIF without a loop
+    extension). ``exif`` has the orientation reset to 1 (the pixels are already
     oriented); ``xmp`` likewise. ``dpi`` is (x, y) dots per inch. ``text`` holds PNG text
-    chunks. ``partial_alpha``: whether the input's alpha had values between transparent
-    and opaque (None: not known; the writer looks at the frames it writes). ``notes`` are
-    one-line remarks for the user (conversions made while reading).
+    chunks, and a GIF's or JPEG's comment as "Comment". ``gamma``, ``srgb`` and
+    ``chromaticity`` are a PNG's gAMA (e.g. 0.45455), sRGB (rendering intent) and cHRM
+    (white x, y, red x, y, green x, y, blue x, y) chunks. ``partial_alpha``: whether the
+    input's alpha had values between transparent and opaque (None: not known; the writer
+    looks at the frames it writes). ``notes`` are one-line remarks for the user
+    (conversions made while reading).
     """
 
     frames: list[Pixels]
@@ -112,6 +116,9 @@ class Picture:
     text: dict[str, str] = field(default_factory=dict)
     partial_alpha: bool | None = None
     notes: list[str] = field(default_factory=list)
+    gamma: float | None = None
+    srgb: int | None = None
+    chromaticity: tuple[float, ...] | None = None
 
     @property
     def size(self) -> tuple[int, int]:

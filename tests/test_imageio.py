@@ -7,6 +7,7 @@ or the pixel pipeline's array API (``upscale`` on an array) for the upscaled pix
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
 from pathlib import Path
@@ -20,7 +21,7 @@ from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from typer.testing import CliRunner
 
 from dsrn_cli.color import rgb_to_ycbcr, ycbcr_to_rgb
-from dsrn_cli.imageio import Picture, list_images, orient, read, write
+from dsrn_cli.imageio import Picture, WriteOptions, list_images, orient, read, write
 from dsrn_cli.model import DSRN
 from dsrn_cli.pipeline import upscale, upscale_file
 from dsrn_cli.resize import imresize
@@ -301,8 +302,9 @@ def test_metadata_the_format_cannot_hold_is_said(lite: DSRN, tmp_path: Path) -> 
     _meta_png(tmp_path / "m.png")
     rec = upscale_file(tmp_path / "m.png", tmp_path / "o.gif", 2, lite, backend="torch")
     note = next(n for n in rec["notes"] if "cannot hold the input's" in n)
-    for what in ("ICC profile", "EXIF", "XMP", "DPI", "text chunks"):
+    for what in ("ICC profile", "EXIF", "XMP", "DPI", "text ('parameters')"):
         assert what in note
+    assert Image.open(tmp_path / "o.gif").info["comment"] == "café".encode()  # a GIF comment
 
 
 def test_orient_matches_pillow() -> None:
@@ -993,3 +995,251 @@ def test_tifffile_shape_description_not_copied(lite: DSRN, tmp_path: Path) -> No
     upscale_file(tmp_path / "d.tif", tmp_path / "d_o.tif", 2, lite, backend="torch")
     with tifffile.TiffFile(tmp_path / "d_o.tif") as tf:
         assert tf.pages[0].description == "a plate"  # a description of its own is kept
+
+
+# ------------------------------------------- colour spaces: grey pixels, grey profiles
+
+
+def _gray_profile(gamma: float = 2.2) -> bytes:
+    """A valid ICC v2 grey display profile: D50 white, a pure-gamma kTRC."""
+    s15 = lambda v: struct.pack(">i", round(v * 65536))  # noqa: E731
+    d50 = (0.9642, 1.0, 0.8249)
+    tags = {b"desc": b"desc\0\0\0\0" + struct.pack(">I", 5) + b"Gray\0" + b"\0" * 79,
+            b"wtpt": b"XYZ \0\0\0\0" + b"".join(s15(v) for v in d50),
+            b"cprt": b"text\0\0\0\0none\0\0\0\0",
+            b"kTRC": b"curv\0\0\0\0" + struct.pack(">IHxx", 1, round(gamma * 256))}  # fmt: skip
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = struct.pack(">I", len(tags)), b""
+    for sig, data in tags.items():
+        table += sig + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    hdr = bytearray(128)
+    struct.pack_into(">I4sI4s4s4s", hdr, 0, offset + len(body), b"lcms", 0x02100000, b"mntr",
+                     b"GRAY", b"XYZ ")  # fmt: skip
+    hdr[36:40] = b"acsp"
+    hdr[68:80] = b"".join(s15(v) for v in d50)
+    return bytes(hdr) + table + body
+
+
+def _grey_ramp(h: int = 12, w: int = 16) -> np.ndarray:
+    return (np.add.outer(np.arange(h) * 7, np.arange(w) * 11) % 256).astype(np.uint8)
+
+
+@pytest.mark.parametrize("layout", ["L", "I;16", "LA"])
+@pytest.mark.parametrize("ext", ["png", "jpg", "webp", "tif", "gif", "bmp", "ppm"])
+def test_never_a_grey_profile_on_rgb_pixels(tmp_path: Path, layout: str, ext: str) -> None:
+    icc = _gray_profile()
+    grey = _grey_ramp()
+    alpha = np.where(np.arange(16) < 8, 255, 100).astype(np.uint8)[None].repeat(12, 0)
+    px = {"L": grey, "I;16": grey.astype(np.uint16) * 257, "LA": np.dstack([grey, alpha])}[layout]
+    write(tmp_path / f"o.{ext}", Picture([px], "PNG", icc=icc), WriteOptions(quality=100))
+    out = Image.open(tmp_path / f"o.{ext}")
+    prof = out.info.get("icc_profile")
+    space = "GRAY" if out.mode in ("L", "LA", "I;16", "I") else "RGB"
+    assert prof is None or prof[16:20].decode().strip() == space, (out.mode, prof[16:20])
+    if ext == "webp":  # no grey in WebP: the grey through its profile into sRGB
+        assert out.mode in ("RGB", "RGBA") and prof[16:20] == b"RGB "
+        want = ImageCms.profileToProfile(Image.fromarray(grey), ImageCms.ImageCmsProfile(
+            io.BytesIO(icc)), ImageCms.createProfile("sRGB"), outputMode="RGB")
+        got = np.asarray(out.convert("RGB"), dtype=int)
+        assert np.abs(got - np.asarray(want, dtype=int)).max() <= 3
+
+
+@pytest.mark.parametrize("background", [(255, 0, 0), (128, 128, 128)])
+def test_grey_alpha_onto_a_colour_background_is_rgb(tmp_path: Path, background: tuple) -> None:
+    grey = _grey_ramp()
+    alpha = np.where(np.arange(16) < 8, 100, 255).astype(np.uint8)[None].repeat(12, 0)
+    pic = Picture([np.dstack([grey, alpha])], "PNG")
+    w = write(tmp_path / "o.ppm", pic, WriteOptions(background=background))
+    out = Image.open(tmp_path / "o.ppm")
+    a = alpha[..., None] / 255.0
+    want = np.floor(grey[..., None] * a + np.array(background) * (1 - a) + 0.5)
+    if background[0] == background[1] == background[2]:  # a grey background: stays grey
+        assert out.mode == "L"
+        np.testing.assert_array_equal(np.asarray(out), want[..., 0])
+    else:
+        assert out.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(out), want)
+    assert any(f"({background[0]},{background[1]},{background[2]};" in n for n in w.notes)
+    write(tmp_path / "o.jpg", pic, WriteOptions(background=background, quality=100))
+    jpg = Image.open(tmp_path / "o.jpg")
+    assert jpg.mode == out.mode
+    want = want if out.mode == "RGB" else want[..., 0]
+    assert np.abs(np.asarray(jpg, dtype=float) - want).mean() <= 3  # JPEG: colour subsampled
+
+
+def test_grey_alpha_with_a_grey_profile_onto_red(tmp_path: Path) -> None:
+    icc = _gray_profile()
+    grey = _grey_ramp()
+    alpha = np.where(np.arange(16) < 8, 0, 255).astype(np.uint8)[None].repeat(12, 0)
+    pic = Picture([np.dstack([grey, alpha])], "PNG", icc=icc)
+    write(tmp_path / "o.ppm", pic, WriteOptions(background=(255, 0, 0)))
+    write(tmp_path / "o.jpg", pic, WriteOptions(background=(255, 0, 0), quality=100))
+    srgb = ImageCms.profileToProfile(Image.fromarray(grey), ImageCms.ImageCmsProfile(
+        io.BytesIO(icc)), ImageCms.createProfile("sRGB"), outputMode="RGB")
+    got = np.asarray(Image.open(tmp_path / "o.ppm"))
+    np.testing.assert_array_equal(got[:, :8], np.full((12, 8, 3), (255, 0, 0)))  # transparent
+    np.testing.assert_array_equal(got[:, 8:], np.asarray(srgb)[:, 8:])  # opaque: sRGB grey
+    out = Image.open(tmp_path / "o.jpg")
+    assert out.mode == "RGB" and out.info["icc_profile"][16:20] == b"RGB "
+
+
+# ---------------------------------------------------- animation loop, comments, colour
+
+
+def _gif(path: Path, **kw) -> None:
+    ims = [Image.fromarray(np.full((8, 10, 3), (40 * i, 90, 200), np.uint8)) for i in range(3)]
+    ims[0].save(path, save_all=True, append_images=ims[1:], duration=[60, 90, 120], **kw)
+
+
+@pytest.mark.parametrize("loop", [None, 0, 2])
+def test_gif_loop_count_kept_in_every_animation_format(tmp_path: Path, loop: int | None) -> None:
+    _gif(tmp_path / "a.gif", **({} if loop is None else {"loop": loop}))
+    assert Image.open(tmp_path / "a.gif").info.get("loop") == loop  # None: plays once
+    pic = read(tmp_path / "a.gif")
+    for ext in ("gif", "png", "webp"):
+        write(tmp_path / f"o.{ext}", pic)
+        out = Image.open(tmp_path / f"o.{ext}")
+        assert out.n_frames == 3
+        if ext == "gif":
+            assert out.info.get("loop") == loop
+        else:  # APNG num_plays, WebP loop count: 1 is one play
+            assert out.info.get("loop") == (1 if loop is None else loop), ext
+
+
+def test_comments_kept(tmp_path: Path) -> None:
+    _gif(tmp_path / "c.gif", loop=0, comment=b"GIF COMMENT")
+    Image.fromarray(_smooth(12, 16)).save(tmp_path / "c.jpg", quality=95, comment=b"JPEG COM")
+    for src, text in (("c.gif", "GIF COMMENT"), ("c.jpg", "JPEG COM")):
+        pic = read(tmp_path / src)
+        for ext in ("gif", "jpg", "png", "tif", "webp"):
+            dst = tmp_path / f"o_{src[2:]}.{ext}"
+            w = write(dst, pic)
+            out = Image.open(dst)
+            if ext in ("gif", "jpg"):
+                assert out.info.get("comment") == text.encode(), (src, ext)
+            elif ext == "png":
+                assert out.text.get("Comment") == text, src
+            elif ext == "tif":
+                with tifffile.TiffFile(dst) as tf:
+                    assert tf.pages[0].tags["ImageDescription"].value == text
+            else:
+                assert any("WEBP cannot hold" in n and "'Comment'" in n for n in w.notes)
+
+
+def test_png_text_into_tiff(tmp_path: Path) -> None:
+    a16 = np.random.default_rng(3).integers(0, 65536, (6, 8, 3)).astype(np.uint16)
+    for px in (_smooth(6, 8), a16):  # Pillow's TIFF and tifffile's
+        w = write(tmp_path / "o.tif", Picture([px], "PNG", text={"parameters": "a tree, ü"}))
+        assert w.notes == []
+        with tifffile.TiffFile(tmp_path / "o.tif") as tf:
+            assert tf.pages[0].tags["ImageDescription"].value == "a tree, ü"
+        w = write(tmp_path / "t.tif", Picture([px], "PNG", text={"Comment": "c", "Software": "s"}))
+        assert w.notes == ["TIFF cannot hold the input's text ('Software'): not kept"]
+        with tifffile.TiffFile(tmp_path / "t.tif") as tf:
+            assert tf.pages[0].tags["ImageDescription"].value == "c"
+
+
+def _png_chunks(path: Path) -> dict[bytes, bytes]:
+    """The chunks of a PNG file by type (the last of each), read with struct."""
+    data, pos, out = path.read_bytes(), 8, {}
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        out[data[pos + 4 : pos + 8]] = data[pos + 8 : pos + 8 + n]
+        pos += 12 + n
+    return out
+
+
+def _with_chunks(path: Path, chunks: list[tuple[bytes, bytes]]) -> None:
+    """Insert chunks after a PNG's IHDR."""
+    data = path.read_bytes()
+    extra = b"".join(struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d))
+                     for k, d in chunks)  # fmt: skip
+    path.write_bytes(data[:33] + extra + data[33:])
+
+
+def test_png_gamma_and_srgb_kept(tmp_path: Path) -> None:
+    gama = (b"gAMA", struct.pack(">I", 45455))
+    chrm = (b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))
+    Image.fromarray(_smooth(12, 16)).save(tmp_path / "s.png")
+    _with_chunks(tmp_path / "s.png", [gama, chrm, (b"sRGB", b"\0")])
+    _png16(tmp_path / "d.png", _smooth(12, 16).astype(np.uint16) * 257)
+    _with_chunks(tmp_path / "d.png", [gama, (b"sRGB", b"\1")])
+    for src in ("s.png", "d.png"):  # Pillow's PNG and the 16-bit one
+        write(tmp_path / "o.png", read(tmp_path / src))
+        colour = (b"gAMA", b"cHRM", b"sRGB")
+        got, want = _png_chunks(tmp_path / "o.png"), _png_chunks(tmp_path / src)
+        assert {k: got.get(k) for k in colour} == {k: want.get(k) for k in colour}, src
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    for ext in ("jpg", "webp", "tif"):  # sRGB chunk: the sRGB profile
+        w = write(tmp_path / f"o.{ext}", read(tmp_path / "s.png"))
+        prof = Image.open(tmp_path / f"o.{ext}").info["icc_profile"]
+        assert prof[:24] + prof[36:] == srgb[:24] + srgb[36:]  # all but the creation time
+        assert w.notes == []
+    Image.fromarray(_smooth(12, 16)).save(tmp_path / "g.png")
+    _with_chunks(tmp_path / "g.png", [gama])  # a gamma alone: no profile for it, said
+    w = write(tmp_path / "g.jpg", read(tmp_path / "g.png"))
+    assert "icc_profile" not in Image.open(tmp_path / "g.jpg").info
+    assert w.notes == ["JPEG cannot hold the input's PNG gAMA chunks: not kept"]
+    w = write(tmp_path / "g.gif", read(tmp_path / "s.png"))
+    assert any("PNG sRGB/gAMA/cHRM chunks" in n for n in w.notes)
+
+
+@pytest.mark.parametrize("ext", ["jpg", "png", "webp", "tif"])
+def test_xmp_dimensions_follow_the_output(tmp_path: Path, ext: str) -> None:
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+           b'02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:tiff="http://ns.adobe'
+           b'.com/tiff/1.0/" xmlns:exif="http://ns.adobe.com/exif/1.0/" tiff:Orientation="6" '
+           b'tiff:ImageWidth="16" tiff:ImageLength="12"><exif:PixelXDimension>16</exif:'
+           b'PixelXDimension><exif:PixelYDimension>12</exif:PixelYDimension></rdf:Description>'
+           b"</rdf:RDF></x:xmpmeta>")  # fmt: skip
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(_smooth(12, 16)).save(tmp_path / "x.jpg", quality=95, exif=exif, xmp=xmp)
+    write(tmp_path / f"o.{ext}", read(tmp_path / "x.jpg"))
+    out = Image.open(tmp_path / f"o.{ext}")
+    assert out.size == (12, 16)  # turned
+    got = out.tag_v2[700] if ext == "tif" else out.info["xmp"]
+    got = got.encode() if isinstance(got, str) else got
+    assert b'tiff:ImageWidth="12"' in got and b'tiff:ImageLength="16"' in got
+    assert b"<exif:PixelXDimension>12</" in got and b"<exif:PixelYDimension>16</" in got
+    assert b'tiff:Orientation="1"' in got
+
+
+def test_batch_notes_name_their_files(cli: typer.Typer, tmp_path: Path) -> None:
+    d = tmp_path / "in"
+    d.mkdir()
+    a = np.dstack([_smooth(8, 12), np.full((8, 12), 128, np.uint8)])
+    for n in ("a", "b", "c"):
+        Image.fromarray(a).save(d / f"{n}.png")
+    Image.fromarray(_smooth(8, 12)).save(d / "d.png", dpi=(300, 300))
+    r = _run(cli, str(d), "-s", "2", "-o", str(tmp_path / "out"), "--format", "gif")
+    assert r.exit_code == 0, r.output
+    lines = [x for x in r.output.splitlines() if x.startswith("note:")]
+    assert len(lines) == 2, r.output  # one line per kind of note
+    assert any(f"{d / 'a.png'} (and 2 more): GIF holds only on/off" in x for x in lines)
+    assert any(f"{d / 'd.png'}: GIF cannot hold the input's DPI" in x for x in lines)
+
+
+def test_comment_that_cannot_be_kept_is_said(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x010E] = "the EXIF's description"
+    pic = Picture([_smooth(6, 8)], "PNG", exif=exif.tobytes(), text={"Comment": "c"})
+    w = write(tmp_path / "o.tif", pic)
+    assert any("'Comment'" in n and "not kept" in n for n in w.notes), w.notes
+    assert Image.open(tmp_path / "o.tif").getexif()[0x010E] == "the EXIF's description"
+    w = write(tmp_path / "o.jpg", Picture([_smooth(6, 8)], "PNG", text={"Comment": "x" * 70000}))
+    assert any("'Comment'" in n and "not kept" in n for n in w.notes), w.notes
+    assert "comment" not in Image.open(tmp_path / "o.jpg").info
+
+
+@pytest.mark.parametrize("ext", ["png", "jpg", "webp", "tif"])
+def test_never_an_rgb_profile_on_grey_pixels(tmp_path: Path, ext: str) -> None:
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    w = write(tmp_path / f"o.{ext}", Picture([_grey_ramp()], "PNG", icc=srgb))
+    out = Image.open(tmp_path / f"o.{ext}")
+    prof = out.info.get("icc_profile")
+    if out.mode == "L":  # an RGB profile cannot describe grey pixels: dropped, said
+        assert prof is None and any("profile not kept" in n for n in w.notes), w.notes
+    else:  # WebP: R = G = B, the sRGB profile fits
+        assert prof == srgb
