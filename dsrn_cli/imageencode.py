@@ -419,6 +419,11 @@ def atomic(dst: Path, save: Callable[[IO[bytes]], None]) -> None:
         with open(tmp, "w+b") as f:  # w+: TIFF pages are appended by reading back
             save(f)
         os.replace(tmp, dst)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.errno is None:  # an encoder's own error (Pillow raises OSError for those)
+            raise
+        raise UpscaleError(f"cannot write {dst}: {e.strerror}") from e  # a full disk, ...
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

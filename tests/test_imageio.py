@@ -1234,3 +1234,30 @@ def test_never_an_rgb_profile_on_grey_pixels(tmp_path: Path, ext: str) -> None:
         assert prof is None and any("profile not kept" in n for n in w.notes), w.notes
     else:  # WebP: R = G = B, the sRGB profile fits
         assert prof == srgb
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    """A write that fails for lack of space (errno ENOSPC, as on a full disk) is an
+    UpscaleError naming the output and the reason, and leaves no temp file; an encoder's
+    own OSError (no errno) is not dressed up as a disk problem."""
+    import errno
+    import os
+
+    from dsrn_cli.imageencode import atomic
+    from dsrn_cli.picture import UpscaleError
+
+    def full(f) -> None:
+        f.write(b"x" * 10)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    dst = tmp_path / "o.png"
+    with pytest.raises(UpscaleError, match=r"cannot write .*o\.png: No space left on device"):
+        atomic(dst, full)
+    assert list(tmp_path.iterdir()) == []
+
+    def broken(f) -> None:
+        raise OSError("encoder error -2")
+
+    with pytest.raises(OSError, match="encoder error -2"):
+        atomic(dst, broken)
+    assert list(tmp_path.iterdir()) == []
