@@ -623,6 +623,15 @@ def read(src: str | Path, max_pixels: int | None = None) -> Picture:
         im.close()
 
 
+def plays(fmt: str, loop: int | None) -> int:
+    """How many times an animation plays (0: forever) from Pillow's ``loop`` of a ``fmt``
+    file: a GIF's NETSCAPE count repeats after the first play, no count plays once;
+    APNG's num_plays and WebP's loop count are the plays themselves (absent: forever)."""
+    if fmt == "GIF":
+        return 1 if loop is None else 0 if loop == 0 else int(loop) + 1
+    return 0 if loop is None else int(loop)
+
+
 def as_np(px: Pixels) -> np.ndarray:
     return px if isinstance(px, np.ndarray) else np.asarray(px)
 
@@ -768,5 +777,5 @@ def _read_animation(im: Image.Image, pic: Picture) -> None:
         frames = [np.ascontiguousarray(f[..., :3]) for f in frames]
     pic.frames = frames  # type: ignore[assignment]
     pic.durations = durations
-    pic.loop = im.info.get("loop")
+    pic.loop = plays(im.format or "", im.info.get("loop"))
     _match_icc(pic)

@@ -325,11 +325,13 @@ def _png_colour_info(pic: Picture) -> list[tuple[bytes, bytes]]:
 
 
 def _loop(pic: Picture, fmt: str) -> dict[str, int]:
-    """Pillow's ``loop`` option: the count, or for an animation that plays once (None) no
-    loop extension in a GIF and one play in APNG (num_plays) and WebP."""
-    if pic.loop is not None:
-        return {"loop": pic.loop}
-    return {} if fmt == "GIF" else {"loop": 1}
+    """Pillow's ``loop`` option for ``pic.loop`` plays (0 or None: forever): APNG's
+    num_plays and WebP's loop count are the plays; a GIF repeats ``plays - 1`` times
+    after the first (its NETSCAPE count), and one play is no loop extension."""
+    n = pic.loop or 0
+    if fmt != "GIF":
+        return {"loop": n}
+    return {} if n == 1 else {"loop": max(n - 1, 0)}
 
 
 def _pil_options(pic: Picture, fmt: str, opts: WriteOptions, px: Pixels,

@@ -91,9 +91,11 @@ def size_of(px: Pixels) -> tuple[int, int]:
 class Picture:
     """A decoded file: frames (one for a still image) and what the writer keeps.
 
-    ``durations`` are milliseconds per frame (animations), ``loop`` the animation's loop
-    count as Pillow reads it (0 forever; None: plays once, as a GIF without a loop
-    extension). ``exif`` has the orientation reset to 1 (the pixels are already
+    ``durations`` are milliseconds per frame (animations), ``loop`` how many times the
+    animation plays (0 forever; 1 once), as APNG's num_plays and WebP's loop count say
+    it; a GIF's NETSCAPE count N means N repeats after the first play (N + 1 plays, as
+    browsers play it) and a GIF without it plays once. None: not an animation's own
+    setting (forever). ``exif`` has the orientation reset to 1 (the pixels are already
     oriented); ``xmp`` likewise. ``dpi`` is (x, y) dots per inch. ``text`` holds PNG text
     chunks, and a GIF's or JPEG's comment as "Comment". ``gamma``, ``srgb`` and
     ``chromaticity`` are a PNG's gAMA (e.g. 0.45455), sRGB (rendering intent) and cHRM

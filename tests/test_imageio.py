@@ -1094,8 +1094,23 @@ def test_gif_loop_count_kept_in_every_animation_format(tmp_path: Path, loop: int
         assert out.n_frames == 3
         if ext == "gif":
             assert out.info.get("loop") == loop
-        else:  # APNG num_plays, WebP loop count: 1 is one play
-            assert out.info.get("loop") == (1 if loop is None else loop), ext
+        else:  # APNG num_plays, WebP loop count: plays; a GIF's count repeats the first
+            assert out.info.get("loop") == {None: 1, 0: 0, 2: 3}[loop], ext
+
+
+@pytest.mark.parametrize("plays", [1, 0, 3])
+def test_apng_and_webp_plays_into_gif(tmp_path: Path, plays: int) -> None:
+    """An APNG (num_plays) or WebP (loop count) that plays N times becomes a GIF that
+    repeats N - 1 times (no NETSCAPE extension for one play), forever stays forever."""
+    frames = [Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)) for i in range(3)]
+    for ext in ("png", "webp"):
+        frames[0].save(tmp_path / f"a.{ext}", save_all=True, append_images=frames[1:],
+                       duration=[50, 60, 70], loop=plays, lossless=True)  # fmt: skip
+        write(tmp_path / "o.gif", read(tmp_path / f"a.{ext}"))
+        with Image.open(tmp_path / "o.gif") as out:
+            assert out.info.get("loop") == {1: None, 0: 0, 3: 2}[plays], ext
+        raw = (tmp_path / "o.gif").read_bytes()
+        assert (b"NETSCAPE2.0" in raw) == (plays != 1), ext
 
 
 def test_comments_kept(tmp_path: Path) -> None:
