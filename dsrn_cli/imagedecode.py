@@ -454,7 +454,7 @@ def _cv2_only(src: Path, max_pixels: int | None) -> Picture:
     for i, a in enumerate(raw):
         photometric, extra = layouts[i] if i < len(layouts) else (2, 0)
         rgb = _colour_page(a, photometric, extra, pic)
-        page = _pipeline_dtype(a, pic.notes) if rgb is None else rgb
+        page = _unassociated(_pipeline_dtype(a, pic.notes), extra) if rgb is None else rgb
         pic.frames.append(orient(page, orientation))
     _match_icc(pic)
     pic.partial_alpha = any(partial_alpha(f) for f in pic.frames)
@@ -652,16 +652,18 @@ def _read_pages(src: Path, im: Image.Image, n: int, pic: Picture, turned: int) -
 
 def _deep_page(src: Path, im: Image.Image, a: np.ndarray, pic: Picture) -> np.ndarray:
     """A page read at full depth (:func:`_cv2_frames`) as the pipeline takes it: CMYK and
-    CIELab TIFF pages to RGB, OpenCV's BGRA for grey + alpha back to two channels."""
+    CIELab TIFF pages to RGB, OpenCV's BGRA for grey + alpha back to two channels, a TIFF's
+    associated alpha divided out of the colour."""
+    extra = _tag_tuple(im, 338, 0)[0] if im.format == "TIFF" else 0  # 1, 2: (un)associated alpha
     if im.format == "TIFF":
-        extra = _tag_tuple(im, 338, 0)[0]  # ExtraSamples: 1 associated, 2 unassociated alpha
         rgb = _colour_page(a, int(im.tag_v2.get(262, 2)), extra, pic)
         if rgb is not None:
             return rgb
     a = _pipeline_dtype(a, pic.notes)
     grey_alpha = (im.format == "PNG" and _png_colour_type(src) == 4) or (
         im.format == "TIFF" and int(im.tag_v2.get(277, 1)) == 2)  # fmt: skip
-    return _grey_alpha(a) if grey_alpha and a.ndim == 3 and a.shape[2] == 4 else a
+    a = _grey_alpha(a) if grey_alpha and a.ndim == 3 and a.shape[2] == 4 else a
+    return _unassociated(a, extra)
 
 
 def _colour_page(a: np.ndarray, photometric: int, extra: int, pic: Picture) -> np.ndarray | None:
@@ -724,6 +726,16 @@ def _at_depth(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return x.astype(np.float32)
     top = np.iinfo(dtype).max
     return np.floor(np.clip(x, 0, 1) * top + 0.5).astype(dtype)
+
+
+def _unassociated(a: np.ndarray, extra: int) -> np.ndarray:
+    """A grey + alpha or RGBA page whose alpha is associated (TIFF ExtraSamples 1: colour
+    premultiplied by it) with the colour divided by it, at its depth, as Pillow reads
+    8-bit "RGBa"; any other page as it is."""
+    if extra != 1 or a.ndim != 3 or a.shape[2] not in (2, 4):
+        return a
+    x = _unit(a)
+    return _at_depth(np.dstack([_unpremultiply(x[..., :-1], x[..., -1]), x[..., -1]]), a.dtype)
 
 
 def _rgb8_with_alpha(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:

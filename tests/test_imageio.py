@@ -980,6 +980,27 @@ def test_8_bit_cmyk_with_alpha_to_8_bit_png(lite: DSRN, tmp_path: Path) -> None:
     np.testing.assert_array_equal(np.asarray(out), want)
 
 
+@pytest.mark.parametrize("kind", ["rgba8", "rgba16", "grey_alpha16", "rgba_float"])
+def test_tiff_associated_alpha_is_divided_out(tmp_path: Path, kind: str) -> None:
+    """A TIFF whose alpha is associated (colour premultiplied) reads as straight colour
+    at its depth, as Pillow reads 8-bit "RGBa": within rounding of the colour built."""
+    dtype = {"rgba8": np.uint8, "rgba_float": np.float32}.get(kind, np.uint16)
+    top = 1.0 if kind == "rgba_float" else float(np.iinfo(dtype).max)
+    colour = _smooth(12, 16)[..., :1 if kind == "grey_alpha16" else 3] / 255.0
+    alpha = np.repeat(np.linspace(0.2, 1, 16)[None, :, None], 12, 0)
+    stored = np.dstack([colour * alpha, alpha]) * top
+    if kind != "rgba_float":
+        stored = np.round(stored)
+    tifffile.imwrite(tmp_path / "a.tif", stored.astype(dtype), extrasamples=["assocalpha"],
+                     photometric="minisblack" if kind == "grey_alpha16" else "rgb")  # fmt: skip
+    pic = read(tmp_path / "a.tif")
+    assert pic.arr.dtype == dtype and pic.arr.shape == stored.shape
+    np.testing.assert_array_equal(pic.arr[..., -1], stored[..., -1].astype(dtype))
+    # premultiplied rounding: half a step over the smallest alpha (0.2), and the 8-bit read
+    tol = 1e-6 if kind == "rgba_float" else 3.5 / top
+    assert np.abs(pic.arr[..., :-1] / top - colour).max() <= tol
+
+
 @pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.int16])
 def test_wide_integer_tiff_kept_as_float(lite: DSRN, tmp_path: Path, dtype: type) -> None:
     yy, xx = np.mgrid[:12, :16]
