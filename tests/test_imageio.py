@@ -872,6 +872,135 @@ def test_cielab_tiff_is_rgb_without_alpha(tmp_path: Path, kind: str) -> None:
     assert ("16-bit Lab" in " ".join(pic.notes)) == (kind == "tifffile16")
 
 
+def _alpha_plane(h: int, w: int, dtype: type) -> np.ndarray:
+    """Alpha 0 on the left quarter, half in the middle quarter, full on the right half."""
+    top = np.iinfo(dtype).max
+    a = np.full((h, w), top, dtype)
+    a[:, : w // 4] = 0
+    a[:, w // 4 : w // 2] = top // 2 + 1
+    return a
+
+
+def _with_alpha(colour: np.ndarray, alpha: np.ndarray | None, assoc: bool) -> np.ndarray:
+    """``colour`` (float, in stored units) with ``alpha`` after it; premultiplied by it
+    (rounded) for associated alpha."""
+    if alpha is None:
+        return colour
+    if assoc:
+        colour = np.round(colour * (alpha / float(np.iinfo(alpha.dtype).max))[..., None])
+    return np.dstack([colour, alpha])
+
+
+_ALPHAS = [None, "unassalpha", "assocalpha"]
+
+
+@pytest.mark.parametrize("extra", _ALPHAS)
+@pytest.mark.parametrize("bits", [8, 16])
+def test_cielab_tiff_with_alpha_is_rgba(tmp_path: Path, bits: int, extra: str | None) -> None:
+    """Lab TIFF at 8 or 16 bits, alpha (associated or not) or none: sRGB by the CIE
+    formulas within 8-bit steps, the alpha exactly as stored, at its depth."""
+    rgb = _smooth(12, 16)
+    lab = _lab_of(rgb / 255.0)
+    dtype = np.uint8 if bits == 8 else np.uint16
+    alpha = None if extra is None else _alpha_plane(12, 16, dtype)
+    unit = (2.55, 1.0) if bits == 8 else (655.35, 256.0)  # L* and a*, b* per stored step
+    stored = _with_alpha(np.dstack([lab[..., :1] * unit[0], lab[..., 1:] * unit[1]]),
+                         alpha, extra == "assocalpha")  # fmt: skip
+    raw = np.round(stored)
+    signed = np.int8 if bits == 8 else np.int16
+    samples = raw.astype(dtype)
+    samples[..., 1:3] = raw[..., 1:3].astype(signed).view(dtype)
+    tifffile.imwrite(tmp_path / "lab.tif", samples, photometric="cielab",
+                     extrasamples=[extra] if extra else None)  # fmt: skip
+    pic = read(tmp_path / "lab.tif")
+    out_dtype = dtype if alpha is not None else np.uint8  # colour at 8 bits, alpha kept
+    assert pic.arr.dtype == out_dtype and pic.arr.shape == (12, 16, 3 if alpha is None else 4)
+    colour = pic.arr[..., :3] / float(np.iinfo(out_dtype).max)
+    seen = slice(None) if alpha is None else slice(4, None)  # where alpha > 0
+    delta_e = np.sqrt(((_lab_of(colour) - lab)[:, seen] ** 2).sum(-1))
+    assert delta_e.max() <= 3  # 8-bit Lab steps (a*, b* whole units) and 8-bit sRGB
+    if alpha is not None:
+        np.testing.assert_array_equal(pic.arr[..., 3], alpha)
+    assert not any("not kept" in n for n in pic.notes)
+    assert ("16-bit Lab" in " ".join(pic.notes)) == (bits == 16)
+
+
+@pytest.mark.parametrize("profile", [False, True])
+@pytest.mark.parametrize("extra", _ALPHAS)
+@pytest.mark.parametrize("bits", [8, 16])
+def test_cmyk_tiff_keeps_its_depth_and_alpha(
+    tmp_path: Path, bits: int, extra: str | None, profile: bool
+) -> None:
+    """CMYK TIFF at 8 or 16 bits, alpha (associated or not) or none, with or without an
+    ICC profile: RGB(A) at the input's depth (through a profile: colour at 8 bits, the
+    alpha at its depth), the alpha exactly as stored."""
+    dtype = np.uint8 if bits == 8 else np.uint16
+    top = np.iinfo(dtype).max
+    ink = np.zeros((12, 16, 4))
+    ink[..., 0] = np.linspace(0, top, 16)  # cyan across, black down
+    ink[..., 3] = np.linspace(0, top // 2, 12)[:, None]
+    ink[:, :, 1:3] = top if profile else 0  # "red" without the profile, white through it
+    alpha = None if extra is None else _alpha_plane(12, 16, dtype)
+    stored = np.round(_with_alpha(np.round(ink), alpha, extra == "assocalpha")).astype(dtype)
+    tifffile.imwrite(tmp_path / "c.tif", stored, photometric="separated",
+                     extrasamples=[extra] if extra else None,
+                     iccprofile=_cmyk_profile() if profile else None)  # fmt: skip
+    pic = read(tmp_path / "c.tif")
+    out_dtype = np.uint8 if profile and alpha is None else dtype
+    assert pic.arr.dtype == out_dtype and pic.arr.shape == (12, 16, 3 if alpha is None else 4)
+    x = np.round(ink) / top
+    k = x[..., 3:]
+    if profile:  # only K counts: a grey of Y = 1 - K (at 8 bits)
+        grey = np.vectorize(_srgb_of_grey)(1 - np.round(k * 255) / 255)
+        want = np.repeat(grey, 3, -1) / 255
+        tol = 3 / 255
+    else:  # Pillow's formula, (1 - C) (1 - K)
+        want = (1 - x[..., :3]) * (1 - k)
+        tol = 1.5 / top if extra != "assocalpha" else 2 * 2 / top  # premultiplied rounding
+    got = pic.arr[..., :3] / float(np.iinfo(out_dtype).max)
+    seen = slice(None) if alpha is None else slice(4, None)
+    assert np.abs(got - want)[:, seen].max() <= tol
+    if alpha is not None:
+        np.testing.assert_array_equal(pic.arr[..., 3], alpha)
+    assert ("CMYK converted to RGB at 8 bits" in " ".join(pic.notes)) == (profile and bits == 16)
+
+
+def test_8_bit_cmyk_with_alpha_to_8_bit_png(lite: DSRN, tmp_path: Path) -> None:
+    """8-bit CMYK + alpha in, 8-bit RGBA PNG out: the pipeline's upscaling of the RGBA."""
+    ink = np.zeros((12, 16, 4), np.uint8)
+    ink[..., 0] = 200
+    alpha = _alpha_plane(12, 16, np.uint8)
+    tifffile.imwrite(tmp_path / "c.tif", np.dstack([ink, alpha]), photometric="separated",
+                     extrasamples=["unassalpha"])  # fmt: skip
+    upscale_file(tmp_path / "c.tif", tmp_path / "o.png", 2, lite, backend="torch")
+    out = Image.open(tmp_path / "o.png")
+    assert out.mode == "RGBA"
+    rgba = np.dstack([np.full((12, 16, 3), (55, 255, 255), np.uint8), alpha])  # (1 - C), 1, 1
+    want = upscale(rgba, 2, model=lite, backend="torch")
+    np.testing.assert_array_equal(np.asarray(out), want)
+
+
+@pytest.mark.parametrize("kind", ["rgba8", "rgba16", "grey_alpha16", "rgba_float"])
+def test_tiff_associated_alpha_is_divided_out(tmp_path: Path, kind: str) -> None:
+    """A TIFF whose alpha is associated (colour premultiplied) reads as straight colour
+    at its depth, as Pillow reads 8-bit "RGBa": within rounding of the colour built."""
+    dtype = {"rgba8": np.uint8, "rgba_float": np.float32}.get(kind, np.uint16)
+    top = 1.0 if kind == "rgba_float" else float(np.iinfo(dtype).max)
+    colour = _smooth(12, 16)[..., :1 if kind == "grey_alpha16" else 3] / 255.0
+    alpha = np.repeat(np.linspace(0.2, 1, 16)[None, :, None], 12, 0)
+    stored = np.dstack([colour * alpha, alpha]) * top
+    if kind != "rgba_float":
+        stored = np.round(stored)
+    tifffile.imwrite(tmp_path / "a.tif", stored.astype(dtype), extrasamples=["assocalpha"],
+                     photometric="minisblack" if kind == "grey_alpha16" else "rgb")  # fmt: skip
+    pic = read(tmp_path / "a.tif")
+    assert pic.arr.dtype == dtype and pic.arr.shape == stored.shape
+    np.testing.assert_array_equal(pic.arr[..., -1], stored[..., -1].astype(dtype))
+    # premultiplied rounding: half a step over the smallest alpha (0.2), and the 8-bit read
+    tol = 1e-6 if kind == "rgba_float" else 3.5 / top
+    assert np.abs(pic.arr[..., :-1] / top - colour).max() <= tol
+
+
 @pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.int16])
 def test_wide_integer_tiff_kept_as_float(lite: DSRN, tmp_path: Path, dtype: type) -> None:
     yy, xx = np.mgrid[:12, :16]
