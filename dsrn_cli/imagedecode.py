@@ -8,7 +8,8 @@ where tifffile lacks the codec), which keep them as uint16 / float32 (measured a
 imageio: README, "What is kept").
 CMYK and other non-RGB pixels are converted to sRGB through their ICC profile with
 littlecms (``PIL.ImageCms``; 8-bit, so deeper CMYK/Lab goes to 8 bits, said). Integer
-samples other than uint8/uint16 (signed, 32-bit) are upscaled as float32, values kept.
+samples other than uint8/uint16 (signed, 32-bit) are upscaled as float32, values kept
+(``Picture.source_dtype`` names their type, for the writer).
 """
 
 from __future__ import annotations
@@ -314,10 +315,13 @@ def _tifffile_pages(path: Path) -> list[np.ndarray]:
     return out
 
 
-def _pipeline_dtype(a: np.ndarray, notes: list[str]) -> np.ndarray:
+def _pipeline_dtype(a: np.ndarray, pic: Picture) -> np.ndarray:
     """uint8, uint16 or float32 (what the pipeline takes), at most 4 channels; every
-    change that is not exact is noted. Integers other than uint8/uint16 (signed, 32-bit)
-    and float64 become float32 with their values (as a float input is upscaled)."""
+    change that is not exact is noted in ``pic.notes``. Integers other than uint8/uint16
+    (signed, 32-bit) and float64 become float32 with their values (as a float input is
+    upscaled); for integers ``pic.source_dtype`` names their type, and an alpha sample
+    (2 or 4 samples) is put on 0..1 of the type's maximum."""
+    notes = pic.notes
     if a.ndim == 3 and a.shape[2] > 4:
         notes.append(f"{a.shape[2]} samples per pixel: only the first 4 kept")
         a = a[..., :4]
@@ -334,7 +338,12 @@ def _pipeline_dtype(a: np.ndarray, notes: list[str]) -> np.ndarray:
     rounded = a.size and max(int(a.max()), -int(a.min())) > _FLOAT_EXACT
     notes.append(f"{bits}-bit {signed}integer samples upscaled as 32-bit float (values kept"
                  + (f", rounded beyond ±{_FLOAT_EXACT:,}" if rounded else "") + ")")  # fmt: skip
-    return np.ascontiguousarray(a, dtype=np.float32)
+    pic.source_dtype = a.dtype.name
+    out = np.ascontiguousarray(a, dtype=np.float32)
+    if out.ndim == 3 and out.shape[2] in (2, 4):
+        peak = float(np.iinfo(a.dtype).max)
+        out[..., -1] = np.clip(a[..., -1].astype(np.float64) / peak, 0.0, 1.0)
+    return out
 
 
 def _grey_alpha(a: np.ndarray) -> np.ndarray:
@@ -454,7 +463,7 @@ def _cv2_only(src: Path, max_pixels: int | None) -> Picture:
     for i, a in enumerate(raw):
         photometric, extra = layouts[i] if i < len(layouts) else (2, 0)
         rgb = _colour_page(a, photometric, extra, pic)
-        page = _unassociated(_pipeline_dtype(a, pic.notes), extra) if rgb is None else rgb
+        page = _unassociated(_pipeline_dtype(a, pic), extra) if rgb is None else rgb
         pic.frames.append(orient(page, orientation))
     _match_icc(pic)
     pic.partial_alpha = any(partial_alpha(f) for f in pic.frames)
@@ -668,7 +677,7 @@ def _deep_page(src: Path, im: Image.Image, a: np.ndarray, pic: Picture) -> np.nd
         rgb = _colour_page(a, int(im.tag_v2.get(262, 2)), extra, pic)
         if rgb is not None:
             return rgb
-    a = _pipeline_dtype(a, pic.notes)
+    a = _pipeline_dtype(a, pic)
     grey_alpha = (im.format == "PNG" and _png_colour_type(src) == 4) or (
         im.format == "TIFF" and int(im.tag_v2.get(277, 1)) == 2)  # fmt: skip
     a = _grey_alpha(a) if grey_alpha and a.ndim == 3 and a.shape[2] == 4 else a

@@ -4,9 +4,10 @@ Pillow encodes everything it can hold (8-bit, 16-bit grey, float grey; animation
 TIFF pages). 16-bit colour goes to PNG through OpenCV (``cv2.imencode``; 16-bit grey +
 alpha through Pillow, see :func:`_png_grey_alpha16`; the ICC, EXIF, XMP, DPI and text
 chunks added here) and 16-bit/float colour TIFF through ``tifffile`` (ICC, DPI, XMP; the
-EXIF added here, :func:`_tiff_add_exif`). BMP with alpha is written here
-(:func:`_bmp_bgra`: Pillow, and OpenCV 4.x, write a header that leaves the alpha byte
-undefined). Whatever the chosen format cannot hold (16 bits
+EXIF added here, :func:`_tiff_add_exif`). Integer samples read as float32
+(``Picture.source_dtype``) are written as integers again (:func:`_integer_frames`).
+BMP with alpha is written here (:func:`_bmp_bgra`: Pillow, and OpenCV 4.x, write a
+header that leaves the alpha byte undefined). Whatever the chosen format cannot hold (16 bits
 in JPEG, alpha in JPEG, partial alpha in GIF, float in PNG, frames in JPEG, metadata) is
 converted or dropped with a one-line note, returned to the caller, never silently.
 """
@@ -63,7 +64,8 @@ FORMATS = {
 }
 
 # What each output format can hold (the README's "what is kept" table).
-_DEPTHS = {"PNG": {"uint8", "uint16"}, "TIFF": {"uint8", "uint16", "float32"}}
+_INTEGERS = {"int8", "int16", "int32", "int64", "uint32", "uint64"}  # TIFF holds them
+_DEPTHS = {"PNG": {"uint8", "uint16"}, "TIFF": {"uint8", "uint16", "float32"} | _INTEGERS}
 _ALPHA = {"PNG", "WEBP", "TIFF", "GIF", "BMP"}
 _ON_OFF_ALPHA = {"GIF"}  # transparent or opaque: one transparent palette index
 _ICC = {"PNG", "JPEG", "WEBP", "TIFF"}
@@ -112,6 +114,64 @@ def _to_depth(a: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "float32":
         return x.astype(np.float32)
     return np.clip(np.floor(x + 0.5), 0, peak[dtype]).astype(dtype)
+
+
+def _integer_frames(frames: list[Pixels], source: str, fmt: str, notes: list[str]
+                    ) -> list[Pixels]:  # fmt: skip
+    """float32 frames of integer samples (``Picture.source_dtype`` ``source``) as integers
+    again. TIFF: in ``source``, rounded (clipping to its range said). Other formats: their
+    depth (PNG 16-bit, the rest 8-bit), the values rounded and written as they are where
+    they all fit 0..65535 / 0..255, else mapped linearly from their own min..max onto it
+    (said; a flat image beyond it is clipped). Alpha (0..1) goes to the type's maximum.
+    Frames of other types are left as they are."""
+    floats = [as_array(px) for px in frames if dtype_of(px) == np.float32]
+    if not floats:
+        return frames
+    colour = [a[..., :-1] if a.ndim == 3 and a.shape[2] in (2, 4) else a for a in floats]
+    lo = min(float(np.floor(c.min() + 0.5)) for c in colour)
+    hi = max(float(np.floor(c.max() + 0.5)) for c in colour)
+    bits = np.dtype(source).itemsize * 8
+    what = f"{bits}-bit {'signed ' if source.startswith('int') else ''}integer samples"
+    if fmt == "TIFF":
+        target = np.dtype(source)
+        info = np.iinfo(target)
+        if lo < info.min or hi > info.max:
+            notes.append(f"TIFF {what}: values beyond {info.min}..{info.max} clipped")
+        span = None
+    else:
+        target = np.dtype(np.uint16 if "uint16" in _DEPTHS.get(fmt, ()) else np.uint8)
+        info = np.iinfo(target)
+        depth = f"written as {info.bits}-bit"
+        if lo >= 0 and hi <= info.max:
+            notes.append(f"{fmt} cannot hold {what}: {depth} (values kept)")
+            span = None
+        elif lo == hi:
+            notes.append(f"{fmt} cannot hold {what}: {depth} (values clipped to 0..{info.max})")
+            span = None
+        else:
+            notes.append(f"{fmt} cannot hold {what}: {depth}, values mapped linearly from "
+                         f"their own min..max onto 0..{info.max}")  # fmt: skip
+            span = (lo, hi)
+    return [_as_integers(as_array(px), target, span) if dtype_of(px) == np.float32 else px
+            for px in frames]  # fmt: skip
+
+
+def _as_integers(a: np.ndarray, target: np.dtype, span: tuple[float, float] | None
+                 ) -> np.ndarray:  # fmt: skip
+    """float32 colour rounded half up into ``target`` (clipped to its range), or mapped
+    from ``span`` onto 0..its maximum first; alpha (0..1) scaled to its maximum."""
+    info = np.iinfo(target)
+    x = a.astype(np.float64)
+    alpha = a.ndim == 3 and a.shape[2] in (2, 4)
+    c = x[..., :-1] if alpha else x
+    if span is not None:
+        lo, hi = span
+        c[...] = (c - lo) * (info.max / (hi - lo))
+    if alpha:
+        x[..., -1] = np.clip(x[..., -1], 0.0, 1.0) * info.max
+    top = float(info.max)
+    top = np.nextafter(top, 0.0) if top > info.max else top  # 64-bit: 2**63 - 1 rounds up
+    return np.clip(np.floor(x + 0.5), float(info.min), top).astype(target)
 
 
 def _composite(a: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
@@ -619,6 +679,8 @@ def write(dst: str | Path, pic: Picture, opts: WriteOptions | None = None) -> Wr
         frames, multi = frames[:1], False
     if multi and pic.kind == "animation" and fmt in _PAGES:
         notes.append("TIFF pages hold no frame durations: the animation's timing not kept")
+    if pic.source_dtype:
+        frames = _integer_frames(frames, pic.source_dtype, fmt, notes)
     comment, text_lost = _comment(pic, fmt, notes)
     _keep_notes(pic, fmt, notes, text_lost)
     grey, icc = None, pic.icc

@@ -102,7 +102,9 @@ class Picture:
     (white x, y, red x, y, green x, y, blue x, y) chunks. ``partial_alpha``: whether the
     input's alpha had values between transparent and opaque (None: not known; the writer
     looks at the frames it writes). ``notes`` are one-line remarks for the user
-    (conversions made while reading).
+    (conversions made while reading). ``source_dtype``: the input's integer sample type
+    where it was read as float32 with its values (e.g. "int16", "uint32"; alpha then on
+    0..1 of the type's maximum); the writer writes integers again (None: not so).
     """
 
     frames: list[Pixels]
@@ -121,6 +123,7 @@ class Picture:
     gamma: float | None = None
     srgb: int | None = None
     chromaticity: tuple[float, ...] | None = None
+    source_dtype: str | None = None
 
     @property
     def size(self) -> tuple[int, int]:

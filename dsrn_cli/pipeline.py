@@ -62,8 +62,9 @@ def upscale_array(
     shape ``H x W`` (gray), ``H x W x 1``, ``H x W x 2`` (gray + alpha), ``H x W x 3``
     (RGB) or ``H x W x 4`` (RGBA). The result has the same dtype and channels, shape
     ``sH x sW``; float32 comes back neither rounded nor clipped (alpha clipped to 0-1).
-    float32 colour beyond 0-1 (HDR, integer data read as float) is upscaled mapped into
-    0-1 and mapped back (:func:`_float_range`): the network sees the range it was trained on.
+    float32 colour beyond 0-1 (HDR, integer data read as float) is upscaled mapped from its
+    own min..max onto 0-1 and mapped back (:func:`_float_range`): the network sees the
+    range it was trained on, and a flat image stays exactly flat.
     Luma goes through the network, chroma and alpha through MATLAB bicubic
     (``imresize``); partial alpha is resampled premultiplied (colour x alpha, divided
     back). ``tile``: tile side in LR pixels (None: the backend's default). Raises
@@ -77,15 +78,16 @@ def upscale_array(
 
 
 def _float_range(arr: np.ndarray) -> tuple[float, float] | None:
-    """For float32 colour (alpha left out) beyond 0..1: ``(lo, hi)``, the smallest range
-    holding both 0..1 and the values; None for other dtypes and for values within 0..1."""
+    """For float32 colour (alpha left out) beyond 0..1: ``(lo, hi)``, the values' own
+    smallest and largest (so the network sees their whole range on 0..1, wherever they
+    lie); None for other dtypes and for values within 0..1 (upscaled as they are)."""
     if arr.dtype != np.float32:
         return None
     colour = _colour(arr)
     if colour.size == 0:
         return None
-    lo, hi = min(0.0, float(colour.min())), max(1.0, float(colour.max()))
-    return None if (lo, hi) == (0.0, 1.0) else (lo, hi)
+    lo, hi = float(colour.min()), float(colour.max())
+    return None if lo >= 0.0 and hi <= 1.0 else (lo, hi)
 
 
 def _colour(a: np.ndarray) -> np.ndarray:
@@ -94,11 +96,12 @@ def _colour(a: np.ndarray) -> np.ndarray:
 
 
 def _to_unit(arr: np.ndarray, span: tuple[float, float]) -> np.ndarray:
-    """A float32 copy with the colour mapped from ``span`` onto 0..1 (alpha as it is)."""
+    """A float32 copy with the colour mapped from ``span`` onto 0..1 (alpha as it is); a
+    flat span (lo == hi) onto 0.5, which :func:`_from_unit` maps back to lo exactly."""
     lo, hi = span
     out = arr.copy()
     c = _colour(out)
-    c[...] = ((c.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
+    c[...] = 0.5 if hi == lo else ((c.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
     return out
 
 

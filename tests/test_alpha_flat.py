@@ -166,6 +166,33 @@ def test_float_out_of_range_is_kept(nets) -> None:
     assert upscale_array(low, 2, nets[2]).max() < 0
 
 
+@pytest.mark.parametrize("lo, span", [(1000.0, 1.0), (1_000_000.0, 161.0), (-3e9, 2.5e3)])
+def test_float_far_from_0_1_maps_its_own_range(nets, lo: float, span: float) -> None:
+    """Colour beyond 0..1 goes through the network as its own min..max on 0..1: the result
+    is the 0..1 image's upscale mapped back, within a small fraction of the data's range
+    (it was anchored at 0: data at 1000..1001 came back 2.7 too high)."""
+    unit = RNG.random((12, 10, 3), dtype=np.float32)
+    unit[0, 0], unit[1, 1] = 0.0, 1.0  # its own min and max
+    data = (unit.astype(np.float64) * span + lo).astype(np.float32)
+    out = upscale_array(data, 2, nets[2]).astype(np.float64)
+    # the expected value from the data's own normalised values through the 0..1 path
+    d = data.astype(np.float64)
+    norm = ((d - d.min()) / (d.max() - d.min())).astype(np.float32)
+    ref = upscale_array(norm, 2, nets[2]).astype(np.float64) * (d.max() - d.min()) + d.min()
+    ulp = float(np.spacing(np.float32(abs(lo) + span)))  # float32's step at that size
+    assert np.abs(out - ref).max() <= 1e-4 * span + 2 * ulp
+
+
+@pytest.mark.parametrize("value", [100000.0, -1234.0, 3e9, 7.5])
+def test_flat_beyond_0_1_stays_flat(nets, value: float) -> None:
+    """A flat image beyond 0..1 comes back exactly flat, with and without alpha."""
+    flat = np.full((9, 7), value, np.float32)
+    assert np.array_equal(upscale_array(flat, 2, nets[2]), np.full((18, 14), flat[0, 0]))
+    rgba = np.dstack([np.full((9, 7, 3), value, np.float32), RNG.random((9, 7), np.float32)])
+    out = upscale_array(rgba, 2, nets[2])
+    assert np.array_equal(out[..., :3], np.full((18, 14, 3), flat[0, 0]))
+
+
 def test_float_checks(nets) -> None:
     bad = np.zeros((4, 4), np.float32)
     bad[1, 1] = np.nan
