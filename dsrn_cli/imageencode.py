@@ -2,11 +2,11 @@
 
 Pillow encodes everything it can hold (8-bit, 16-bit grey, float grey; animations;
 TIFF pages). 16-bit colour goes to PNG through OpenCV (``cv2.imencode``; 16-bit grey +
-alpha through Pillow, see :func:`_png_grey_alpha16`; the ICC, EXIF, XMP, DPI and text
-chunks added here) and 16-bit/float colour TIFF through ``tifffile`` (ICC, DPI, XMP; the
-EXIF added here, :func:`_tiff_add_exif`). Integer samples read as float32
+alpha through Pillow; ``pngchunks.png_deep`` adds the ICC, EXIF, XMP, DPI and text
+chunks) and 16-bit/float colour TIFF through ``tifffile`` (``tiffpages.tiff_deep``: ICC,
+DPI, XMP, and the EXIF added). Integer samples read as float32
 (``Picture.source_dtype``) are written as integers again (:func:`_integer_frames`).
-BMP with alpha is written here (:func:`_bmp_bgra`: Pillow, and OpenCV 4.x, write a
+BMP with alpha is written by ``bmpfile.bmp_bgra`` (Pillow, and OpenCV 4.x, write a
 header that leaves the alpha byte undefined). Whatever the chosen format cannot hold (16 bits
 in JPEG, alpha in JPEG, partial alpha in GIF, float in PNG, frames in JPEG, metadata) is
 converted or dropped with a one-line note, returned to the caller, never silently.
@@ -14,12 +14,6 @@ converted or dropped with a one-line note, returned to the caller, never silentl
 
 from __future__ import annotations
 
-import os
-import re
-import struct
-import tempfile
-import zlib
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from io import BytesIO
 from pathlib import Path
@@ -28,10 +22,10 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
-from .imagedecode import icc_space, srgb_profile
-from .partfiles import part_prefix
+from .bmpfile import bmp_bgra
+from .exifxmp import exif_resized, exif_sized, xmp_sized
+from .partfiles import atomic
 from .picture import (
-    TIFF_LAYOUT_TAGS,
     Picture,
     Pixels,
     UpscaleError,
@@ -42,6 +36,10 @@ from .picture import (
     pil_mode,
     size_of,
 )
+from .pngchunks import colour_chunks, png_colour_info, png_deep
+from .profiles import icc_space, srgb_profile
+from .tiffpages import tiff_deep
+from .webpfile import webp_alpha_flag
 
 # zlib level for PNG, from speed vs size on DSRN x4 outputs of Set5/Set14 photos (README):
 # level 4 encodes 2.3x as fast as Pillow's 6 for files 1.8 % larger (1: 4.4x, +14 %).
@@ -285,16 +283,10 @@ def _fit(px: Pixels, fmt: str, opts: WriteOptions, notes: list[str],
 # ---------------------------------------------------------------- metadata per format
 
 
-def _colour_chunks(pic: Picture) -> list[str]:
-    """The names of the PNG colour chunks the input had (sRGB, gAMA, cHRM)."""
-    found = (("sRGB", pic.srgb), ("gAMA", pic.gamma), ("cHRM", pic.chromaticity))
-    return [name for name, value in found if value is not None]
-
-
 def _keep_notes(pic: Picture, fmt: str, notes: list[str], text_lost: list[str]) -> None:
     """One note naming the input's metadata ``fmt`` cannot hold (``text_lost``: the keys
     of the text it cannot hold, :func:`_comment`)."""
-    chunks = "/".join(_colour_chunks(pic))
+    chunks = "/".join(colour_chunks(pic))
     texts = ", ".join(repr(k) for k in text_lost)
     lost = [name for name, held, value in (
         ("ICC profile", _ICC, pic.icc), ("EXIF", _EXIF, pic.exif), ("XMP", _XMP, pic.xmp),
@@ -324,7 +316,7 @@ def _comment(pic: Picture, fmt: str, notes: list[str]) -> tuple[str | None, list
     if key is None:
         return None, lost
     why = ""
-    if fmt == "TIFF" and pic.exif and 0x010E in _exif_resized(pic.exif, (1, 1)):
+    if fmt == "TIFF" and pic.exif and 0x010E in exif_resized(pic.exif, (1, 1)):
         why = "its ImageDescription holds the EXIF's"
     elif fmt == "JPEG" and len(pic.text[key].encode("utf-8")) > _JPEG_COM_MAX:
         why = f"over the {_JPEG_COM_MAX} bytes of a COM marker"
@@ -332,20 +324,6 @@ def _comment(pic: Picture, fmt: str, notes: list[str]) -> tuple[str | None, list
         notes.append(f"{fmt} text: {why}; the input's text ({key!r}) not kept")
         return None, lost
     return pic.text[key], lost
-
-
-def _xmp_sized(xmp: bytes, size: tuple[int, int]) -> bytes:
-    """The XMP with tiff:ImageWidth / ImageLength and exif:PixelXDimension /
-    PixelYDimension (attributes or elements) set to the output's size."""
-    w, h = size
-    for name, value in (("tiff:ImageWidth", w), ("exif:PixelXDimension", w),
-                        ("tiff:ImageLength", h), ("exif:PixelYDimension", h)):  # fmt: skip
-        n = re.escape(name.encode())
-        attr = rb"(\b" + n + rb"\s*=\s*[\"']\s*)\d+"  # tiff:ImageWidth="16"
-        elem = rb"(<" + n + rb">\s*)\d+"  # <tiff:ImageWidth>16</tiff:ImageWidth>
-        for pattern in (attr, elem):
-            xmp = re.sub(pattern, lambda m, v=value: m[1] + b"%d" % v, xmp)
-    return xmp
 
 
 def _output_icc(pic: Picture, icc: bytes | None, fmt: str, px: Pixels,
@@ -366,22 +344,9 @@ def _output_icc(pic: Picture, icc: bytes | None, fmt: str, px: Pixels,
         return icc
     if pic.srgb is not None and not grey:
         return srgb_profile()
-    if chunks := _colour_chunks(pic):
+    if chunks := colour_chunks(pic):
         notes.append(f"{fmt} cannot hold the input's PNG {'/'.join(chunks)} chunks: not kept")
     return None
-
-
-def _png_colour_info(pic: Picture) -> list[tuple[bytes, bytes]]:
-    """The PNG gAMA, cHRM and sRGB chunks (type, data) of ``pic`` (sRGB only without an
-    ICC profile: PNG allows one or the other)."""
-    out = []
-    if pic.gamma is not None:
-        out.append((b"gAMA", struct.pack(">I", round(pic.gamma * 100000))))
-    if pic.chromaticity is not None:
-        out.append((b"cHRM", struct.pack(">8I", *(round(v * 100000) for v in pic.chromaticity))))
-    if pic.srgb is not None and not pic.icc:
-        out.append((b"sRGB", bytes([pic.srgb])))
-    return out
 
 
 def _loop(pic: Picture, fmt: str) -> dict[str, int]:
@@ -410,16 +375,16 @@ def _pil_options(pic: Picture, fmt: str, opts: WriteOptions, px: Pixels,
     if pic.icc and fmt in _ICC:
         o["icc_profile"] = pic.icc
     if pic.exif and fmt in _EXIF:
-        o["exif"] = _exif_sized(pic.exif, size_of(px))
+        o["exif"] = exif_sized(pic.exif, size_of(px))
     if fmt == "TIFF" and pic.xmp:  # XMP is a TIFF tag (700); Pillow's tiffinfo would drop exif
-        o["exif"] = _exif_sized(pic.exif or b"", size_of(px), pic.xmp)
+        o["exif"] = exif_sized(pic.exif or b"", size_of(px), pic.xmp)
     if pic.dpi and fmt in _DPI:
         o["dpi"] = pic.dpi
     if pic.xmp and fmt in ("JPEG", "WEBP"):
         o["xmp"] = pic.xmp
-    if fmt == "PNG" and (pic.text or pic.xmp or _colour_chunks(pic)):
+    if fmt == "PNG" and (pic.text or pic.xmp or colour_chunks(pic)):
         info = PngImagePlugin.PngInfo()
-        for kind, data in _png_colour_info(pic):
+        for kind, data in png_colour_info(pic):
             info.add(kind, data)
         for k, v in pic.text.items():
             info.add_itxt(k, v) if not v.isascii() else info.add_text(k, v)
@@ -429,229 +394,18 @@ def _pil_options(pic: Picture, fmt: str, opts: WriteOptions, px: Pixels,
     return o
 
 
-def _exif_sized(exif: bytes, size: tuple[int, int], xmp: bytes | None = None) -> bytes:
-    """The EXIF with PixelXDimension / PixelYDimension set to the output's size (and,
-    for TIFF, the XMP tag 700)."""
-    e = _exif_resized(exif, size)
-    if xmp:
-        e[700] = xmp
-    return e.tobytes()
-
-
-def _exif_resized(exif: bytes, size: tuple[int, int]) -> Image.Exif:
-    e = Image.Exif()
-    e.load(exif)
-    ifd = e.get_ifd(0x8769)
-    if 0xA002 in ifd or 0xA003 in ifd:
-        ifd[0xA002], ifd[0xA003] = size
-    return e
-
-
 # ----------------------------------------------------------------------- the files
 
 
-def _umask() -> int:
-    """The process umask. Linux shows it in /proc; elsewhere it can only be read by setting
-    it, briefly, to the strictest mask (other threads may be creating files meanwhile)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    mask = os.umask(0o077)
-    os.umask(mask)
-    return mask
-
-
-def atomic(dst: Path, save: Callable[[IO[bytes]], None]) -> None:
-    """Run ``save`` on a temp file beside ``dst`` and rename it into place: no
-    half-written files. mkstemp creates the file 0600; it gets the mode any new file gets
-    under the user's umask (0644 under 022) before the rename."""
-    try:  # a folder that cannot be written is named, not dsrn's temp file in it
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=part_prefix(dst.name), suffix=".part")
-    except OSError as e:
-        raise UpscaleError(f"cannot write to the folder {dst.parent}: {e.strerror}") from e
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o666 & ~_umask())
-        os.close(fd)
-        with open(tmp, "w+b") as f:  # w+: TIFF pages are appended by reading back
-            save(f)
-        os.replace(tmp, dst)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        if e.errno is None:  # an encoder's own error (Pillow raises OSError for those)
-            raise
-        raise UpscaleError(f"cannot write {dst}: {e.strerror}") from e  # a full disk, ...
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_atomic(img: Image.Image, dst: Path, fmt: str, opts: dict) -> None:
-    """Save a Pillow image atomically (see :func:`atomic`)."""
+    """Save a Pillow image atomically (see :func:`~dsrn_cli.partfiles.atomic`)."""
     atomic(dst, lambda f: img.save(f, format=fmt, **opts))
-
-
-def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def _png_grey_alpha16(a: np.ndarray, level: int) -> bytes:
-    """A 16-bit grey + alpha PNG, which neither OpenCV nor Pillow writes. Its pixels are
-    4 bytes (grey, alpha; big-endian), as RGBA 8-bit pixels are, and PNG filters work on
-    bytes a pixel apart: Pillow's RGBA encoding of those bytes is the image data, and
-    only the IHDR's bit depth and colour type (16, 4) differ."""
-    h, w = a.shape[:2]
-    rgba = np.ascontiguousarray(a, dtype=">u2").view(np.uint8).reshape(h, w, 4)
-    buf = BytesIO()
-    Image.fromarray(rgba).save(buf, format="PNG", compress_level=level)
-    data = buf.getvalue()
-    ihdr = b"IHDR" + data[16:24] + bytes([16, 4]) + data[26:29]
-    return data[:12] + ihdr + struct.pack(">I", zlib.crc32(ihdr)) + data[33:]
-
-
-def _bmp_bgra(a: np.ndarray, dpi: tuple[float, float] | None) -> bytes:
-    """A 32-bit BMP that keeps the alpha of an ``H x W x 4`` uint8 RGBA array.
-
-    Pillow writes RGBA into a 40-byte BITMAPINFOHEADER (BI_RGB), whose fourth byte is
-    "reserved": Pillow and OpenCV read it back as RGB (OpenCV 4.x writes the same; 5.0 a
-    V5 header with alpha). A BITMAPV4HEADER with BI_BITFIELDS names that byte alpha in
-    its alpha mask, which Pillow, OpenCV, browsers, GIMP and Windows read. Little-endian:
-
-    - BITMAPFILEHEADER, 14 bytes: "BM", file size, 2 reserved words, offset of the pixels;
-    - BITMAPV4HEADER, 108 bytes: its size, width, height (positive: the bottom row comes
-      first), 1 plane, 32 bits, BI_BITFIELDS (3), size of the pixels, pixels per metre
-      (x, y; 0: not given), 0 palette colours used and important; the R, G, B, A masks
-      of a little-endian 32-bit pixel (bytes B, G, R, A); colour space "sRGB"
-      (LCS_sRGB, which leaves the 36-byte endpoints and 3 gammas after it unused);
-    - the pixels, rows of ``4 * W`` bytes (a multiple of 4: no padding), B G R A.
-    """
-    h, w = a.shape[:2]
-    if 14 + 108 + 4 * w * h > 2**32 - 1:
-        raise UpscaleError(f"{w}x{h} with alpha is over the 4 GiB a BMP file can hold")
-    pixels = np.ascontiguousarray(a[::-1, :, [2, 1, 0, 3]], dtype=np.uint8).tobytes()
-    ppm = [int(d * 39.3701 + 0.5) for d in dpi] if dpi else [0, 0]  # as Pillow rounds
-    info = struct.pack("<IiiHHIIiiII", 108, w, h, 1, 32, 3, len(pixels), ppm[0], ppm[1], 0, 0)
-    info += struct.pack("<4I", 0x00FF0000, 0x0000FF00, 0x000000FF, 0xFF000000)
-    info += b"BGRs" + bytes(36 + 12)  # LCS_sRGB (0x73524742, little-endian); no endpoints
-    offset = 14 + len(info)
-    return b"BM" + struct.pack("<IHHI", offset + len(pixels), 0, 0, offset) + info + pixels
-
-
-def _png_deep(a: np.ndarray, pic: Picture, opts: WriteOptions) -> bytes:
-    """A 16-bit colour or grey + alpha PNG: OpenCV's encoding (grey + alpha: Pillow's,
-    :func:`_png_grey_alpha16`), with the metadata chunks after IHDR."""
-    import cv2
-
-    if a.shape[2] == 2:
-        data = _png_grey_alpha16(a, opts.png_level)
-    else:
-        bgr = a[..., ::-1] if a.shape[2] == 3 else a[..., [2, 1, 0, 3]]
-        ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr),
-                               [cv2.IMWRITE_PNG_COMPRESSION, opts.png_level])  # fmt: skip
-        if not ok:
-            raise UpscaleError("OpenCV could not encode the 16-bit PNG")
-        data = buf.tobytes()
-    extra = b"".join(_png_chunk(kind, data) for kind, data in _png_colour_info(pic))
-    if pic.icc:
-        extra += _png_chunk(b"iCCP", b"icc\0\0" + zlib.compress(pic.icc))
-    if pic.dpi:
-        ppm = [round(d / 0.0254) for d in pic.dpi]
-        extra += _png_chunk(b"pHYs", struct.pack(">IIB", ppm[0], ppm[1], 1))
-    for k, v in pic.text.items():
-        extra += _png_chunk(b"iTXt", k.encode("latin-1", "replace")[:79] + b"\0\0\0\0\0"
-                            + v.encode("utf-8"))  # fmt: skip
-    if pic.xmp:
-        extra += _png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + pic.xmp)
-    if pic.exif:
-        exif = _exif_sized(pic.exif, (a.shape[1], a.shape[0]))
-        extra += _png_chunk(b"eXIf", exif[6:] if exif.startswith(b"Exif\0\0") else exif)
-    end = 8 + 25  # signature + IHDR chunk
-    return data[:end] + extra + data[end:]
-
-
-def _tiff_deep(f: IO[bytes], frames: list[np.ndarray], pic: Picture, notes: list[str],
-               comment: str | None = None) -> None:  # fmt: skip
-    """16-bit / float colour TIFF pages with tifffile (ICC, DPI, XMP, ``comment`` as
-    ImageDescription), in the EXIF's byte order, then the EXIF (:func:`_tiff_add_exif`).
-    tifffile's own description and software tags are left out: the EXIF's
-    ImageDescription and Software are kept."""
-    import tifffile
-
-    exif = _exif_resized(pic.exif, (frames[0].shape[1], frames[0].shape[0])) if pic.exif else None
-    order = ">" if exif is not None and exif.tobytes()[6:8] == b"MM" else "<"
-    with tifffile.TiffWriter(f, byteorder=order) as tw:
-        for a in frames:
-            extra = [(700, 1, len(pic.xmp), pic.xmp, True)] if pic.xmp else []
-            photometric = "minisblack" if a.ndim == 2 or a.shape[2] == 2 else "rgb"
-            kw: dict[str, Any] = {}
-            if a.ndim == 3 and a.shape[2] in (2, 4):
-                kw["extrasamples"] = ["unassalpha"]
-            if pic.dpi:
-                kw.update(resolution=pic.dpi, resolutionunit="INCH")
-            if comment:
-                kw["description"] = comment.encode("utf-8")
-            tw.write(a, photometric=photometric, compression="zlib", iccprofile=pic.icc,
-                     extratags=extra, metadata=None, software=False, **kw)  # fmt: skip
-    if exif is not None:
-        _tiff_add_exif(f, exif, notes)
-
-
-def _tiff_add_exif(f: IO[bytes], exif: Image.Exif, notes: list[str]) -> None:
-    """Add ``exif`` to the first page of the classic TIFF in ``f`` (tifffile writes no
-    EXIF IFD). Pillow lays the EXIF's IFD, with its Exif and GPS sub-IFDs, out at the end
-    of the file; after it goes a new first IFD with the page's entries and the EXIF's
-    (the page's first, none of the EXIF's layout tags) and the header points to it. The
-    old first IFD stays behind, unused (a few hundred bytes)."""
-    f.seek(0)
-    head = f.read(8)
-    e = "<" if head[:2] == b"II" else ">"
-    f.seek(struct.unpack(e + "I", head[4:])[0])
-    (n,) = struct.unpack(e + "H", f.read(2))
-    page = f.read(12 * n + 4)  # the entries and the next IFD's offset
-    size = f.seek(0, os.SEEK_END)
-    start = size + size % 2
-    ifd = exif.tobytes(start)[14:]  # without "Exif\0\0" and the TIFF header
-    (m,) = struct.unpack(e + "H", ifd[:2])
-    tags = {t: v for t, v in _ifd_entries(ifd[2 : 2 + 12 * m], e).items()
-            if t not in TIFF_LAYOUT_TAGS}  # fmt: skip
-    tags.update(_ifd_entries(page[:-4], e))
-    new = start + len(ifd) + len(ifd) % 2
-    if new + 6 + 12 * len(tags) > 2**32 - 1:
-        notes.append("TIFF over 4 GiB: EXIF not kept")
-        return
-    f.write(b"\0" * (start - size) + ifd + b"\0" * (new - start - len(ifd)))
-    f.write(struct.pack(e + "H", len(tags)) + b"".join(tags[t] for t in sorted(tags)) + page[-4:])
-    f.seek(4)
-    f.write(struct.pack(e + "I", new))
-
-
-def _ifd_entries(raw: bytes, e: str) -> dict[int, bytes]:
-    """A TIFF IFD's 12-byte entries by tag."""
-    entries = (raw[i : i + 12] for i in range(0, len(raw), 12))
-    return {struct.unpack(e + "H", x[:2])[0]: x for x in entries}
 
 
 def _save(f: IO[bytes], images: list[Image.Image], fmt: str, o: dict[str, Any]) -> None:
     images[0].save(f, format=fmt, **o)
     if fmt == "WEBP" and any(im.mode == "RGBA" for im in images):
-        _webp_alpha_flag(f)
-
-
-def _webp_alpha_flag(f: IO[bytes]) -> None:
-    """Set an animated WebP's alpha flag. libwebp's animation encoder crops each frame to
-    its changed or opaque part and leaves the rest of the canvas transparent, but sets the
-    flag only for frames with alpha of their own: readers that trust it (Pillow) would
-    show that transparent canvas black."""
-    f.seek(12)
-    head = f.read(9)
-    if head[:4] == b"VP8X" and head[8] & 0x02:
-        f.seek(20)
-        f.write(bytes([head[8] | 0x10]))
+        webp_alpha_flag(f)
 
 
 @dataclass
@@ -689,16 +443,16 @@ def write(dst: str | Path, pic: Picture, opts: WriteOptions | None = None) -> Wr
     fitted = [_fit(px, fmt, opts, notes, pic.partial_alpha, grey) for px in frames]
     size = size_of(fitted[0])
     pic = replace(pic, icc=_output_icc(pic, icc, fmt, fitted[0], notes),
-                  xmp=pic.xmp and _xmp_sized(pic.xmp, size))  # fmt: skip
+                  xmp=pic.xmp and xmp_sized(pic.xmp, size))  # fmt: skip
     deep = [pil_mode(px) is None for px in fitted]
     if any(deep) and fmt == "TIFF":
         arrays = [as_array(px) for px in fitted]
-        atomic(dst, lambda f: _tiff_deep(f, arrays, pic, notes, comment))
+        atomic(dst, lambda f: tiff_deep(f, arrays, pic, notes, comment))
     elif deep[0] and fmt == "PNG":
-        data = _png_deep(as_array(fitted[0]), pic, opts)
+        data = png_deep(as_array(fitted[0]), pic, opts.png_level)
         atomic(dst, lambda f: f.write(data))
     elif fmt == "BMP" and channels(fitted[0]) == 4:
-        data = _bmp_bgra(as_array(fitted[0]), pic.dpi)
+        data = bmp_bgra(as_array(fitted[0]), pic.dpi)
         atomic(dst, lambda f: f.write(data))
     else:
         images = [px if isinstance(px, Image.Image) else Image.fromarray(px) for px in fitted]

@@ -1,6 +1,8 @@
 """Image files: the one module the rest of dsrn asks about formats, bit depth, colour and
 metadata. ``read(path) -> Picture`` and ``write(path, picture, options)``; the decoding
-and encoding live in ``imagedecode`` / ``imageencode``, the data in ``picture``.
+and encoding live in ``imagedecode`` / ``imageencode`` (with one module per format's
+special cases: ``bmpfile``, ``pngchunks``, ``tiffpages``, ``tiffcolour``, ``webpfile``),
+the data in ``picture``.
 
 What each output format keeps (README, "What is kept"): PNG 8/16-bit, alpha, ICC, EXIF,
 XMP, DPI, text, gAMA/cHRM/sRGB, APNG frames; TIFF 8/16-bit and float, alpha, ICC, EXIF,
@@ -17,7 +19,8 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image, ImageOps
 
-from .imagedecode import decoder_extensions, orient, read, srgb_profile
+from .exifxmp import orient
+from .imagedecode import decoder_extensions, read
 from .imageencode import (
     DEFAULT_PNG_LEVEL,
     DEFAULT_QUALITY,
@@ -30,6 +33,7 @@ from .imageencode import (
     write_atomic,
 )
 from .picture import Picture, Pixels, UpscaleError, as_array, pil_mode
+from .profiles import srgb_profile
 
 DEFAULT_MAX_PIXELS = 50_000_000  # input pixels; x4 of that is already 800 MP out
 
@@ -76,10 +80,11 @@ def read_rgb_uint8(path: str | Path) -> np.ndarray:
 def to_array(img: Image.Image) -> tuple[np.ndarray, str]:
     """A Pillow image as an array the pipeline takes, and the Pillow mode of the result
     (CMYK and other non-RGB modes become RGB through ``read``'s colour management)."""
-    from .imagedecode import _to_srgb, pil_pixels
+    from .imagedecode import pil_pixels
+    from .profiles import to_srgb
 
     if img.mode in ("CMYK", "LAB", "YCbCr", "HSV"):
-        img, _ = _to_srgb(img, img.info.get("icc_profile"), [])
+        img, _ = to_srgb(img, img.info.get("icc_profile"), [])
     a = pil_pixels(img)
     return a, pil_mode(a) or ""
 

@@ -1,10 +1,11 @@
 """dsrn's temp files: ``.NAME.dsrn-HOST-PID.RANDOM.part`` beside each output while it is written.
 
-``imageio.write_atomic`` creates one per output (``tempfile.mkstemp``) and renames it into
-place; a process killed hard (SIGKILL, power loss) leaves it behind. A later run writing
-into the same folder removes such leftovers, but never another live process's: a temp
-file is stale when its process (by pid, on this host) is gone, or, for another host or
-the pattern before pids were embedded, when it has not been written for ``STALE_AFTER_S``.
+:func:`atomic` (``imageio.write_atomic`` for Pillow images) creates one per output
+(``tempfile.mkstemp``) and renames it into place; a process killed hard (SIGKILL, power
+loss) leaves it behind. A later run writing into the same folder removes such leftovers,
+but never another live process's: a temp file is stale when its process (by pid, on this
+host) is gone, or, for another host or the pattern before pids were embedded, when it has
+not been written for ``STALE_AFTER_S``.
 """
 
 from __future__ import annotations
@@ -12,9 +13,14 @@ from __future__ import annotations
 import os
 import re
 import socket
+import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import IO
+
+from .picture import UpscaleError
 
 STALE_AFTER_S = 600.0  # a temp file not written to for 10 minutes is no live write's
 _OURS = re.compile(
@@ -77,3 +83,44 @@ def sweep(folder: Path) -> int:
             except OSError:
                 pass
     return removed
+
+
+def _umask() -> int:
+    """The process umask. Linux shows it in /proc; elsewhere it can only be read by setting
+    it, briefly, to the strictest mask (other threads may be creating files meanwhile)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
+
+
+def atomic(dst: Path, save: Callable[[IO[bytes]], None]) -> None:
+    """Run ``save`` on a temp file beside ``dst`` and rename it into place: no
+    half-written files. mkstemp creates the file 0600; it gets the mode any new file gets
+    under the user's umask (0644 under 022) before the rename."""
+    try:  # a folder that cannot be written is named, not dsrn's temp file in it
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=part_prefix(dst.name), suffix=".part")
+    except OSError as e:
+        raise UpscaleError(f"cannot write to the folder {dst.parent}: {e.strerror}") from e
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
+        with open(tmp, "w+b") as f:  # w+: TIFF pages are appended by reading back
+            save(f)
+        os.replace(tmp, dst)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.errno is None:  # an encoder's own error (Pillow raises OSError for those)
+            raise
+        raise UpscaleError(f"cannot write {dst}: {e.strerror}") from e  # a full disk, ...
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -40,6 +40,18 @@ class UpscaleError(Exception):
     """A problem with one input or output file, worded as a one-line message for users."""
 
 
+def check_pixels(size: tuple[int, int], n: int, max_pixels: int | None) -> None:
+    """Raise UpscaleError if ``n`` frames of ``size`` hold more than ``max_pixels`` pixels
+    (None or 0: no limit)."""
+    w, h = size
+    if max_pixels and w * h * n > max_pixels:
+        what = f"{w}x{h}" if n == 1 else f"{n} frames of {w}x{h}"
+        raise UpscaleError(
+            f"{what} = {w * h * n:,} pixels exceeds the limit of {max_pixels:,} "
+            "(raise --max-pixels if this image is genuine)"
+        )
+
+
 def channels(px: Pixels) -> int:
     """1 grey, 2 grey + alpha, 3 RGB, 4 RGBA."""
     if isinstance(px, Image.Image):

@@ -1444,7 +1444,7 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path: Path) -> None:
     import errno
     import os
 
-    from dsrn_cli.imageencode import atomic
+    from dsrn_cli.partfiles import atomic
     from dsrn_cli.picture import UpscaleError
 
     def full(f) -> None:
