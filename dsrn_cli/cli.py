@@ -130,12 +130,12 @@ def models(
     out.print(table)
 
 
-@app.command(epilog=examples(
+@app.command("bench", epilog=examples(
     "dsrn bench --dataset set5 -s 4                       # bicubic and dsrn beside the paper",
     "dsrn bench --dataset ~/data/Urban100/HR --method dsrn --model lite --json r.json",
     "dsrn bench --dataset set14 -s 2 --method dsrn --ensemble",
 ))
-def bench(
+def bench_command(
     dataset: str = typer.Option(..., "--dataset", "-d",
                                 help="set5, set14, b100, urban100, manga109, or a folder of HR "
                                      "images (named after a benchmark, or inside one, e.g. "
@@ -283,11 +283,11 @@ def bench(
         json_path.write_text(json.dumps(doc, indent=1))
 
 
-@app.command(epilog=examples(
+@app.command("export", epilog=examples(
     "dsrn export -s 2 --model lite -o dsrn_lite_x2.onnx",
     "dsrn export -s 4 --weights runs/x4/best.safetensors -o my_x4.onnx --tile 96",
 ))
-def export(
+def export_command(
     scale: int = typer.Option(..., "--scale", "-s", help="2, 3 or 4."),
     output: Path = typer.Option(..., "--output", "-o", help="The .onnx file to write."),
     model: ModelName | None = typer.Option(None, "--model",
