@@ -925,6 +925,28 @@ def test_cielab_tiff_with_alpha_is_rgba(tmp_path: Path, bits: int, extra: str | 
     assert ("16-bit Lab" in " ".join(pic.notes)) == (bits == 16)
 
 
+@pytest.mark.parametrize("extra", _ALPHAS)
+def test_float_cielab_tiff_is_srgb(tmp_path: Path, extra: str | None) -> None:
+    """Float32 Lab TIFF (L* 0..100, a*, b* in CIE units), alpha (0..1, associated or not)
+    or none: sRGB by the CIE formulas within 8-bit steps, the alpha as stored, said."""
+    rgb = _smooth(12, 16)
+    lab = _lab_of(rgb / 255.0)
+    alpha = None if extra is None else _alpha_plane(12, 16, np.uint8) / np.float32(255)
+    colour = lab if extra != "assocalpha" else lab * alpha[..., None]
+    samples = (colour if alpha is None else np.dstack([colour, alpha])).astype(np.float32)
+    tifffile.imwrite(tmp_path / "lab.tif", samples, photometric="cielab",
+                     extrasamples=[extra] if extra else None)  # fmt: skip
+    pic = read(tmp_path / "lab.tif")
+    assert pic.arr.shape == (12, 16, 3 if alpha is None else 4)
+    top = 255.0 if pic.arr.dtype == np.uint8 else 1.0
+    seen = slice(None) if alpha is None else slice(4, None)  # where alpha > 0
+    delta_e = np.sqrt(((_lab_of(pic.arr[..., :3] / top) - lab)[:, seen] ** 2).sum(-1))
+    assert delta_e.max() <= 3  # 8-bit Lab steps (a*, b* whole units) and 8-bit sRGB
+    if alpha is not None:
+        np.testing.assert_allclose(pic.arr[..., 3] / top, alpha, atol=1e-6)
+    assert "32-bit float Lab converted to RGB at 8 bits" in " ".join(pic.notes)
+
+
 @pytest.mark.parametrize("profile", [False, True])
 @pytest.mark.parametrize("extra", _ALPHAS)
 @pytest.mark.parametrize("bits", [8, 16])
