@@ -1,6 +1,7 @@
 """BMP with alpha, which Pillow and OpenCV read and write without it: the reader of
 BI_BITFIELDS / BI_ALPHABITFIELDS files with an alpha mask (:func:`bmp_with_alpha`) and the
-32-bit BITMAPV4HEADER writer (:func:`bmp_bgra`). Other BMPs are Pillow's.
+32-bit BITMAPV4HEADER writer (:func:`bmp_bgra`). Other BMPs are Pillow's; the ICC profile
+a V5 header embeds is read here for every BMP (:func:`bmp_icc`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .picture import Picture, UpscaleError, check_pixels, partial_alpha
+from .profiles import match_icc
 
 
 def _bmp_alpha_layout(
@@ -40,6 +42,30 @@ def _bmp_alpha_layout(
     if not masks[3] or w <= 0 or h == 0:
         return None
     return offset, w, h, bits, (ppm_x, ppm_y), masks
+
+
+_PROFILE_EMBEDDED = 0x4D424544  # bV5CSType "MBED": an ICC profile inside the file
+
+
+def bmp_icc(src: Path) -> bytes | None:
+    """The ICC profile embedded in a BMP with a BITMAPV5HEADER (124 bytes): bV5CSType
+    (header offset 56) PROFILE_EMBEDDED, the profile ``bV5ProfileSize`` bytes (offset 116)
+    at ``bV5ProfileData`` (offset 112) counted from the header's start (file offset 14).
+    None for any other file, or a profile outside the file (Pillow keeps none)."""
+    try:
+        with open(src, "rb") as f:
+            head = f.read(14 + 124)
+            if len(head) < 14 + 124 or head[:2] != b"BM":
+                return None
+            size, cs_type = struct.unpack_from("<I52xI", head, 14)
+            at, length = struct.unpack_from("<II", head, 14 + 112)
+            if size != 124 or cs_type != _PROFILE_EMBEDDED or not at or not length:
+                return None
+            f.seek(14 + at)
+            icc = f.read(length)
+    except OSError:
+        return None
+    return icc if len(icc) == length else None
 
 
 def bmp_with_alpha(src: Path, max_pixels: int | None) -> Picture | None:
@@ -80,8 +106,10 @@ def bmp_with_alpha(src: Path, max_pixels: int | None) -> Picture | None:
             v = (words.astype(np.uint64) & m) >> shift
             out[..., c] = (v * (2 * peak) + top) // (2 * top)
     dpi = tuple(p / 39.3701 for p in ppm) if min(ppm) > 0 else None  # as Pillow reads it
-    return Picture([out], "BMP", True, "still", dpi=dpi,  # type: ignore[arg-type]
-                   partial_alpha=partial_alpha(out))  # fmt: skip
+    pic = Picture([out], "BMP", True, "still", dpi=dpi, icc=bmp_icc(src),  # type: ignore[arg-type]
+                  partial_alpha=partial_alpha(out))  # fmt: skip
+    match_icc(pic)
+    return pic
 
 
 def bmp_bgra(a: np.ndarray, dpi: tuple[float, float] | None) -> bytes:

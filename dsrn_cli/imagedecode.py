@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from .bmpfile import bmp_with_alpha
+from .bmpfile import bmp_icc, bmp_with_alpha
 from .exifxmp import ORIENTATION, drop_tiff_layout, orient, xmp_oriented
 from .picture import Picture, Pixels, UpscaleError, check_pixels, partial_alpha
 from .pngchunks import png_colour_chunks, png_colour_type, png_grey_key, png_is_deep
@@ -220,7 +220,7 @@ def read(src: str | Path, max_pixels: int | None = None) -> Picture:
         fmt = im.format or ""
         kind = "still" if n == 1 else "pages" if fmt in PAGED_FORMATS else "animation"
         turned = _load_turned(im)
-        icc = im.info.get("icc_profile") or None
+        icc = im.info.get("icc_profile") or (bmp_icc(src) if fmt == "BMP" else None)
         exif = _exif_of(im)
         orientation = int(exif.get(ORIENTATION, 1) or 1)
         if ORIENTATION in exif:

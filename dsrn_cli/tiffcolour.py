@@ -23,7 +23,8 @@ def colour_page(a: np.ndarray, photometric: int, extra: int, pic: Picture) -> np
     channels = 1 if a.ndim == 2 else a.shape[2]
     if photometric == _SEPARATED and channels >= 4:
         inks, name = 4, "CMYK"
-    elif photometric == _CIELAB and channels >= 3 and a.dtype in (np.uint8, np.uint16):
+    elif photometric == _CIELAB and channels >= 3 and (a.dtype in (np.uint8, np.uint16)
+                                                       or a.dtype.kind == "f"):  # fmt: skip
         inks, name = 3, "Lab"
     else:
         return None
@@ -110,19 +111,31 @@ def _deep_lab(
     a: np.ndarray, alpha: np.ndarray | None, over: np.ndarray | None, pic: Picture
 ) -> np.ndarray:
     """CIELab (TIFF: L* on the type's full scale for 0..100; a*, b* signed, 256 per unit
-    at 16 bits) with its ``alpha`` plane (or None) to sRGB(A) through littlecms at 8 bits
-    (Pillow's Lab mode is 8-bit; its raw "LAB" bytes are 8-bit CIELab TIFF's: a*, b*
-    signed), said for 16-bit; ``over``: the associated alpha it is premultiplied by."""
-    deep = a.dtype == np.uint16
-    signed = a[..., 1:3].view(np.int16 if deep else np.int8).astype(np.float64)
-    lab = np.dstack([a[..., 0] / (257.0 if deep else 1.0), signed / (256.0 if deep else 1.0)])
-    lab = np.floor(_unpremultiply(lab, over) + 0.5)
+    at 16 bits; float: L* 0..100, a*, b* in their own units) with its ``alpha`` plane (or
+    None) to sRGB(A) through littlecms at 8 bits (Pillow's Lab mode is 8-bit; its raw
+    "LAB" bytes are 8-bit CIELab TIFF's: a*, b* signed), said for 16-bit and float;
+    ``over``: the associated alpha it is premultiplied by."""
+    lab = np.floor(_unpremultiply(_lab8_units(a), over) + 0.5)
     u8 = np.empty(a.shape[:2] + (3,), np.uint8)
     u8[..., 0] = np.clip(lab[..., 0], 0, 255).astype(np.uint8)
     u8[..., 1:] = np.clip(lab[..., 1:], -128, 127).astype(np.int8).view(np.uint8)
     im = Image.frombytes("LAB", (a.shape[1], a.shape[0]), u8.tobytes())
     rgb, pic.icc = to_srgb(im, pic.icc, pic.notes)
-    if deep:
-        pic.notes.append("16-bit Lab converted to RGB at 8 bits (littlecms in Pillow "
+    if a.dtype != np.uint8:
+        depth = f"{a.dtype.itemsize * 8}-bit{' float' if a.dtype.kind == 'f' else ''}"
+        pic.notes.append(f"{depth} Lab converted to RGB at 8 bits (littlecms in Pillow "
                          "converts 8-bit Lab only)")  # fmt: skip
     return _rgb8_with_alpha(np.asarray(rgb), alpha)
+
+
+def _lab8_units(a: np.ndarray) -> np.ndarray:
+    """L*, a*, b* samples of a CIELab TIFF page (``H x W x 3``) as float64 in 8-bit CIELab
+    TIFF units: L* 0..255 for 0..100, a* and b* in whole units. 8-bit: a*, b* signed
+    bytes; 16-bit: L* 0..65535, a*, b* signed, 256 per unit; float: L* 0..100 and a*, b*
+    as they are (the CIE values; NaN as 0)."""
+    if a.dtype.kind == "f":
+        lab = np.nan_to_num(a.astype(np.float64))
+        return np.dstack([lab[..., 0] * 2.55, lab[..., 1:3]])
+    deep = a.dtype == np.uint16
+    signed = a[..., 1:3].view(np.int16 if deep else np.int8).astype(np.float64)
+    return np.dstack([a[..., 0] / (257.0 if deep else 1.0), signed / (256.0 if deep else 1.0)])

@@ -690,6 +690,43 @@ def test_bmp_with_alpha_read_with_it(tmp_path: Path, layout: str) -> None:
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "in.bmp")), pic.arr)
 
 
+def _bmp_v5_icc(path: Path, rgba: np.ndarray | None, rgb: np.ndarray | None, icc: bytes) -> None:
+    """A BMP with a BITMAPV5HEADER (struct) embedding ``icc`` (bV5CSType "MBED", the
+    profile after the pixels at bV5ProfileData bytes from the header's start): 32-bit
+    BI_BITFIELDS B, G, R, A of ``rgba``, or else 24-bit BI_RGB B, G, R of ``rgb``."""
+    a = rgba if rgba is not None else rgb
+    assert a is not None
+    h, w, c = a.shape
+    stride = (c * 8 * w + 31) // 32 * 4
+    order = [2, 1, 0, 3][:c]
+    rows = b"".join(r[:, order].tobytes().ljust(stride, b"\0") for r in a[::-1])
+    masks = (0xFF0000, 0xFF00, 0xFF, 0xFF000000) if c == 4 else (0, 0, 0, 0)
+    info = struct.pack("<IiiHHIIiiII", 124, w, h, 1, c * 8, 3 if c == 4 else 0, len(rows),
+                       2835, 2835, 0, 0)  # fmt: skip
+    info += struct.pack("<4I", *masks) + b"DEBM" + bytes(36 + 12)  # "MBED", little-endian
+    info += struct.pack("<IIII", 4, 124 + len(rows), len(icc), 0)  # intent, profile, 0
+    off = 14 + len(info)
+    data = info + rows + icc
+    path.write_bytes(b"BM" + struct.pack("<IHHI", 14 + len(data), 0, 0, off) + data)
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_bmp_v5_embedded_icc_is_kept(lite: DSRN, tmp_path: Path, alpha: bool) -> None:
+    """A V5 BMP's embedded profile (Pillow-read 24-bit, and 32-bit with alpha) reaches a
+    PNG, TIFF (and JPEG) output byte for byte."""
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    rgb = _smooth(6, 8)
+    rgba = np.dstack([rgb, np.full((6, 8), 200, np.uint8)]) if alpha else None
+    _bmp_v5_icc(tmp_path / "in.bmp", rgba, rgb, icc)
+    if not alpha:  # Pillow reads the pixels (and keeps no profile)
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "in.bmp")), rgb)
+    for ext in ("png", "tif") if alpha else ("png", "jpg", "tif"):  # JPEG: no alpha, said
+        rec = upscale_file(tmp_path / "in.bmp", tmp_path / f"o.{ext}", 2, lite,
+                           backend="torch")  # fmt: skip
+        assert not any("ICC" in n or "profile" in n for n in rec["notes"])
+        assert Image.open(tmp_path / f"o.{ext}").info.get("icc_profile") == icc
+
+
 def test_bmp_keeps_alpha(lite: DSRN, tmp_path: Path) -> None:
     rng = np.random.default_rng(11)
     rgba = np.dstack([_smooth(6, 8), rng.integers(0, 256, (6, 8), dtype=np.uint8)])
@@ -923,6 +960,28 @@ def test_cielab_tiff_with_alpha_is_rgba(tmp_path: Path, bits: int, extra: str | 
         np.testing.assert_array_equal(pic.arr[..., 3], alpha)
     assert not any("not kept" in n for n in pic.notes)
     assert ("16-bit Lab" in " ".join(pic.notes)) == (bits == 16)
+
+
+@pytest.mark.parametrize("extra", _ALPHAS)
+def test_float_cielab_tiff_is_srgb(tmp_path: Path, extra: str | None) -> None:
+    """Float32 Lab TIFF (L* 0..100, a*, b* in CIE units), alpha (0..1, associated or not)
+    or none: sRGB by the CIE formulas within 8-bit steps, the alpha as stored, said."""
+    rgb = _smooth(12, 16)
+    lab = _lab_of(rgb / 255.0)
+    alpha = None if extra is None else _alpha_plane(12, 16, np.uint8) / np.float32(255)
+    colour = lab if extra != "assocalpha" else lab * alpha[..., None]
+    samples = (colour if alpha is None else np.dstack([colour, alpha])).astype(np.float32)
+    tifffile.imwrite(tmp_path / "lab.tif", samples, photometric="cielab",
+                     extrasamples=[extra] if extra else None)  # fmt: skip
+    pic = read(tmp_path / "lab.tif")
+    assert pic.arr.shape == (12, 16, 3 if alpha is None else 4)
+    top = 255.0 if pic.arr.dtype == np.uint8 else 1.0
+    seen = slice(None) if alpha is None else slice(4, None)  # where alpha > 0
+    delta_e = np.sqrt(((_lab_of(pic.arr[..., :3] / top) - lab)[:, seen] ** 2).sum(-1))
+    assert delta_e.max() <= 3  # 8-bit Lab steps (a*, b* whole units) and 8-bit sRGB
+    if alpha is not None:
+        np.testing.assert_allclose(pic.arr[..., 3] / top, alpha, atol=1e-6)
+    assert "32-bit float Lab converted to RGB at 8 bits" in " ".join(pic.notes)
 
 
 @pytest.mark.parametrize("profile", [False, True])
