@@ -31,8 +31,11 @@ from .picture import (
     UpscaleError,
     as_array,
     channels,
+    colour_of,
     dtype_of,
+    has_alpha,
     partial_alpha,
+    peak,
     pil_mode,
     size_of,
 )
@@ -107,11 +110,10 @@ def _to_depth(a: np.ndarray, dtype: str) -> np.ndarray:
     src = a.dtype.name
     if src == dtype:
         return a
-    peak = {"uint8": 255.0, "uint16": 65535.0, "float32": 1.0}
-    x = a.astype(np.float64) * (peak[dtype] / peak[src])
+    x = a.astype(np.float64) * (peak(dtype) / peak(src))
     if dtype == "float32":
         return x.astype(np.float32)
-    return np.clip(np.floor(x + 0.5), 0, peak[dtype]).astype(dtype)
+    return np.clip(np.floor(x + 0.5), 0, peak(dtype)).astype(dtype)
 
 
 def _integer_frames(frames: list[Pixels], source: str, fmt: str, notes: list[str]
@@ -125,7 +127,7 @@ def _integer_frames(frames: list[Pixels], source: str, fmt: str, notes: list[str
     floats = [as_array(px) for px in frames if dtype_of(px) == np.float32]
     if not floats:
         return frames
-    colour = [a[..., :-1] if a.ndim == 3 and a.shape[2] in (2, 4) else a for a in floats]
+    colour = [colour_of(a) for a in floats]
     lo = min(float(np.floor(c.min() + 0.5)) for c in colour)
     hi = max(float(np.floor(c.max() + 0.5)) for c in colour)
     bits = np.dtype(source).itemsize * 8
@@ -160,8 +162,8 @@ def _as_integers(a: np.ndarray, target: np.dtype, span: tuple[float, float] | No
     from ``span`` onto 0..its maximum first; alpha (0..1) scaled to its maximum."""
     info = np.iinfo(target)
     x = a.astype(np.float64)
-    alpha = a.ndim == 3 and a.shape[2] in (2, 4)
-    c = x[..., :-1] if alpha else x
+    alpha = has_alpha(a)
+    c = colour_of(x)
     if span is not None:
         lo, hi = span
         c[...] = (c - lo) * (info.max / (hi - lo))
@@ -176,14 +178,14 @@ def _composite(a: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
     """Alpha over a solid background, at the array's depth: ``H x W x 2/4`` -> ``1/3``.
     Grey + alpha goes onto a grey background only (R = G = B; see :func:`_grey_goes_rgb`)."""
     c = a.shape[2] - 1
-    peak = 1.0 if a.dtype == np.float32 else float(np.iinfo(a.dtype).max)
-    alpha = a[..., c:].astype(np.float64) / peak
-    bg = np.array(background[:c], np.float64) * (peak / 255.0)
+    top = peak(a.dtype)
+    alpha = a[..., c:].astype(np.float64) / top
+    bg = np.array(background[:c], np.float64) * (top / 255.0)
     out = a[..., :c].astype(np.float64) * alpha + bg * (1.0 - alpha)
     if a.dtype == np.float32:
         out = out.astype(np.float32)
     else:
-        out = np.clip(np.floor(out + 0.5), 0, peak).astype(a.dtype)
+        out = np.clip(np.floor(out + 0.5), 0, top).astype(a.dtype)
     return out[..., 0] if c == 1 else out
 
 

@@ -83,13 +83,29 @@ def as_array(px: Pixels) -> np.ndarray:
     return np.asarray(px)
 
 
+def has_alpha(a: np.ndarray) -> bool:
+    """Whether an ``H x W [x C]`` array's last channel is alpha (grey + alpha, RGBA)."""
+    return a.ndim == 3 and a.shape[2] in (2, 4)
+
+
+def colour_of(a: np.ndarray) -> np.ndarray:
+    """The colour channels of an ``H x W [x C]`` array, as a view (alpha left out)."""
+    return a[..., :-1] if has_alpha(a) else a
+
+
+def peak(dtype: np.dtype | type) -> float:
+    """The sample value of full scale (opaque, white): 1.0 for floats, else the integer
+    type's maximum."""
+    dt = np.dtype(dtype)
+    return 1.0 if dt.kind == "f" else float(np.iinfo(dt).max)
+
+
 def partial_alpha(px: Pixels) -> bool:
     """Whether the alpha has values between transparent and opaque (no alpha: False)."""
     if channels(px) not in (2, 4):
         return False
     a = as_array(px)[..., -1]
-    peak = 1.0 if a.dtype == np.float32 else np.iinfo(a.dtype).max
-    return bool(np.any((a != 0) & (a != peak)))
+    return bool(np.any((a != 0) & (a != peak(a.dtype))))
 
 
 def size_of(px: Pixels) -> tuple[int, int]:

@@ -49,6 +49,7 @@ from .imageio import (
 )
 from .model import DSRN
 from .outsize import SizeSpec, plan_factors
+from .picture import colour_of
 from .resize import imresize
 from .weights import WeightsError, available, fetch_weights, load_model
 
@@ -83,16 +84,11 @@ def _float_range(arr: np.ndarray) -> tuple[float, float] | None:
     lie); None for other dtypes and for values within 0..1 (upscaled as they are)."""
     if arr.dtype != np.float32:
         return None
-    colour = _colour(arr)
+    colour = colour_of(arr)
     if colour.size == 0:
         return None
     lo, hi = float(colour.min()), float(colour.max())
     return None if lo >= 0.0 and hi <= 1.0 else (lo, hi)
-
-
-def _colour(a: np.ndarray) -> np.ndarray:
-    """The colour channels of an ``H x W [x C]`` array, as a view (alpha left out)."""
-    return a[..., :-1] if a.ndim == 3 and a.shape[2] in (2, 4) else a
 
 
 def _to_unit(arr: np.ndarray, span: tuple[float, float]) -> np.ndarray:
@@ -100,7 +96,7 @@ def _to_unit(arr: np.ndarray, span: tuple[float, float]) -> np.ndarray:
     flat span (lo == hi) onto 0.5, which :func:`_from_unit` maps back to lo exactly."""
     lo, hi = span
     out = arr.copy()
-    c = _colour(out)
+    c = colour_of(out)
     c[...] = 0.5 if hi == lo else ((c.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
     return out
 
@@ -108,7 +104,7 @@ def _to_unit(arr: np.ndarray, span: tuple[float, float]) -> np.ndarray:
 def _from_unit(a: np.ndarray, span: tuple[float, float]) -> np.ndarray:
     """The inverse of :func:`_to_unit`, in place; returns ``a``."""
     lo, hi = span
-    c = _colour(a)
+    c = colour_of(a)
     c[...] = (c.astype(np.float64) * (hi - lo) + lo).astype(np.float32)
     return a
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .picture import Picture
+from .picture import Picture, has_alpha, peak
 from .profiles import to_srgb
 
 _SEPARATED, _CIELAB = 5, 8  # TIFF Photometric values of CMYK and CIELab pages
@@ -41,9 +41,7 @@ def colour_page(a: np.ndarray, photometric: int, extra: int, pic: Picture) -> np
 
 def _unit(a: np.ndarray) -> np.ndarray:
     """Samples as float64 on 0..1 (integers by their type's full scale; floats as they are)."""
-    if a.dtype.kind == "f":
-        return a.astype(np.float64)
-    return a.astype(np.float64) / float(np.iinfo(a.dtype).max)
+    return a.astype(np.float64) / peak(a.dtype)
 
 
 def _unpremultiply(x: np.ndarray, over: np.ndarray | None) -> np.ndarray:
@@ -60,15 +58,14 @@ def _at_depth(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     rounded half up."""
     if dtype.kind == "f":
         return x.astype(np.float32)
-    top = np.iinfo(dtype).max
-    return np.floor(np.clip(x, 0, 1) * top + 0.5).astype(dtype)
+    return np.floor(np.clip(x, 0, 1) * peak(dtype) + 0.5).astype(dtype)
 
 
 def unassociated(a: np.ndarray, extra: int) -> np.ndarray:
     """A grey + alpha or RGBA page whose alpha is associated (TIFF ExtraSamples 1: colour
     premultiplied by it) with the colour divided by it, at its depth, as Pillow reads
     8-bit "RGBa"; any other page as it is."""
-    if extra != 1 or a.ndim != 3 or a.shape[2] not in (2, 4):
+    if extra != 1 or not has_alpha(a):
         return a
     x = _unit(a)
     return _at_depth(np.dstack([_unpremultiply(x[..., :-1], x[..., -1]), x[..., -1]]), a.dtype)

@@ -17,7 +17,15 @@ import numpy as np
 from PIL import Image
 
 from .exifxmp import ORIENTATION, drop_tiff_layout, exif_resized, orient, xmp_oriented
-from .picture import TIFF_LAYOUT_TAGS, Picture, UpscaleError, check_pixels, partial_alpha
+from .picture import (
+    TIFF_LAYOUT_TAGS,
+    Picture,
+    UpscaleError,
+    check_pixels,
+    has_alpha,
+    partial_alpha,
+    peak,
+)
 from .profiles import match_icc
 from .tiffcolour import colour_page, unassociated
 
@@ -115,9 +123,8 @@ def pipeline_dtype(a: np.ndarray, pic: Picture) -> np.ndarray:
                  + (f", rounded beyond ±{_FLOAT_EXACT:,}" if rounded else "") + ")")  # fmt: skip
     pic.source_dtype = a.dtype.name
     out = np.ascontiguousarray(a, dtype=np.float32)
-    if out.ndim == 3 and out.shape[2] in (2, 4):
-        peak = float(np.iinfo(a.dtype).max)
-        out[..., -1] = np.clip(a[..., -1].astype(np.float64) / peak, 0.0, 1.0)
+    if has_alpha(out):
+        out[..., -1] = np.clip(a[..., -1].astype(np.float64) / peak(a.dtype), 0.0, 1.0)
     return out
 
 
@@ -220,7 +227,7 @@ def tiff_deep(f: IO[bytes], frames: list[np.ndarray], pic: Picture, notes: list[
             extra = [(700, 1, len(pic.xmp), pic.xmp, True)] if pic.xmp else []
             photometric = "minisblack" if a.ndim == 2 or a.shape[2] == 2 else "rgb"
             kw: dict[str, Any] = {}
-            if a.ndim == 3 and a.shape[2] in (2, 4):
+            if has_alpha(a):
                 kw["extrasamples"] = ["unassalpha"]
             if pic.dpi:
                 kw.update(resolution=pic.dpi, resolutionunit="INCH")
