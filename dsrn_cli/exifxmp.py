@@ -41,8 +41,7 @@ def xmp_oriented(xmp: bytes | str | tuple[int, ...] | None) -> bytes | None:
         xmp = bytes(xmp)
     if not xmp:
         return None
-    xmp = re.sub(rb'(tiff:Orientation=")\d(")', rb"\g<1>1\2", xmp)
-    return re.sub(rb"(<tiff:Orientation>)\d(</tiff:Orientation>)", rb"\g<1>1\2", xmp)
+    return _xmp_set(xmp, "tiff:Orientation", 1)
 
 
 def drop_tiff_layout(exif: Image.Exif) -> None:
@@ -78,11 +77,18 @@ def xmp_sized(xmp: bytes, size: tuple[int, int]) -> bytes:
     w, h = size
     for name, value in (("tiff:ImageWidth", w), ("exif:PixelXDimension", w),
                         ("tiff:ImageLength", h), ("exif:PixelYDimension", h)):  # fmt: skip
-        n = re.escape(name.encode())
-        attr = rb"(\b" + n + rb"\s*=\s*[\"']\s*)\d+"  # tiff:ImageWidth="16"
-        elem = rb"(<" + n + rb">\s*)\d+"  # <tiff:ImageWidth>16</tiff:ImageWidth>
-        for pattern in (attr, elem):
-            xmp = re.sub(pattern, lambda m, v=value: m[1] + b"%d" % v, xmp)
+        xmp = _xmp_set(xmp, name, value)
+    return xmp
+
+
+def _xmp_set(xmp: bytes, name: str, value: int) -> bytes:
+    """The XMP with the whole-number property ``name`` set to ``value``, in attribute
+    (``tiff:ImageWidth="16"``) and element (``<tiff:ImageWidth>16</...>``) form."""
+    n = re.escape(name.encode())
+    attr = rb"(\b" + n + rb"\s*=\s*[\"']\s*)\d+"
+    elem = rb"(<" + n + rb">\s*)\d+"
+    for pattern in (attr, elem):
+        xmp = re.sub(pattern, lambda m: m[1] + b"%d" % value, xmp)
     return xmp
 
 
