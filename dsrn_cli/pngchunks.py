@@ -18,28 +18,33 @@ from .exifxmp import exif_sized
 from .picture import Picture, UpscaleError
 
 
+def _ihdr(path: Path) -> tuple[int, int]:
+    """(bit depth, colour type) from a PNG's IHDR (bytes 24 and 25 of the file); (0, -1)
+    for a file too short to hold them."""
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return (head[24], head[25]) if len(head) == 26 else (0, -1)
+
+
 def png_grey_key(src: Path, im: Image.Image) -> None:
     """Pillow gives a 2- or 4-bit grey PNG's tRNS key as stored (0..3, 0..15) but its
     pixels scaled to 0..255: the key scaled alike."""
     if im.format != "PNG" or im.mode != "L" or not isinstance(im.info.get("transparency"), int):
         return
-    with open(src, "rb") as f:
-        head = f.read(26)
-    depth = head[24]
-    if head[25] == 0 and depth in (2, 4):
+    depth, colour_type = _ihdr(src)
+    if colour_type == 0 and depth in (2, 4):
         im.info["transparency"] *= 255 // (2**depth - 1)
 
 
 def png_is_deep(path: Path) -> bool:
     """A 16-bit PNG other than plain grey (which Pillow reads at full depth)."""
-    with open(path, "rb") as f:
-        head = f.read(26)
-    return len(head) == 26 and head[24] == 16 and head[25] != 0
+    depth, colour_type = _ihdr(path)
+    return depth == 16 and colour_type not in (0, -1)
 
 
 def png_colour_type(src: Path) -> int:
-    with open(src, "rb") as f:
-        return f.read(26)[25]
+    """A PNG's IHDR colour type (0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA)."""
+    return _ihdr(src)[1]
 
 
 def png_colour_chunks(im: Image.Image, pic: Picture) -> None:
