@@ -40,7 +40,7 @@ from .picture import (
     size_of,
 )
 from .pngchunks import colour_chunks, png_colour_info, png_deep
-from .profiles import icc_space, srgb_profile
+from .profiles import icc_for, icc_space, srgb_profile
 from .tiffpages import tiff_deep
 from .webpfile import webp_alpha_flag
 
@@ -337,11 +337,7 @@ def _output_icc(pic: Picture, icc: bytes | None, fmt: str, px: Pixels,
     if fmt not in _ICC:
         return icc  # said by _keep_notes
     grey = channels(px) in (1, 2)
-    want = "GRAY" if grey else "RGB"
-    if icc and icc_space(icc) != want:
-        notes.append(f"the ICC profile is {icc_space(icc)}, the pixels written "
-                     f"{'grey' if grey else 'RGB'}: profile not kept")  # fmt: skip
-        icc = None
+    icc = icc_for(icc, grey, notes, pixels="the pixels written")
     if icc or fmt == "PNG":
         return icc
     if pic.srgb is not None and not grey:

@@ -52,15 +52,22 @@ def to_srgb(
     return im.convert("RGB"), None
 
 
+def icc_for(icc: bytes | None, grey: bool, notes: list[str], whose: str = "the",
+            pixels: str = "the pixels") -> bytes | None:  # fmt: skip
+    """``icc`` if its colour space is the pixels' (GRAY for ``grey`` pixels, else RGB);
+    None, said in ``notes`` ("``whose`` ICC profile is CMYK, ``pixels`` RGB: profile not
+    kept"), if it is another."""
+    want = "GRAY" if grey else "RGB"
+    if icc and icc_space(icc) != want:
+        notes.append(f"{whose} ICC profile is {icc_space(icc)}, {pixels} "
+                     f"{'grey' if grey else 'RGB'}: profile not kept")  # fmt: skip
+        return None
+    return icc
+
+
 def match_icc(pic: Picture) -> None:
-    """Drop a profile whose colour space is not the pixels' (grey or RGB)."""
+    """Drop a profile whose colour space is not the pixels' (grey or RGB), said."""
     if not pic.icc:
         return
     a = pic.frames[0]
-    want = "GRAY" if (a.ndim == 2 or a.shape[2] == 2) else "RGB"
-    if icc_space(pic.icc) != want:
-        pic.notes.append(
-            f"the input's ICC profile is {icc_space(pic.icc)}, the pixels "
-            f"{'grey' if want == 'GRAY' else 'RGB'}: profile not kept"
-        )
-        pic.icc = None
+    pic.icc = icc_for(pic.icc, a.ndim == 2 or a.shape[2] == 2, pic.notes, "the input's")
