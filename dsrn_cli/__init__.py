@@ -12,10 +12,10 @@ __all__ = ["upscale", "__version__"]
 
 
 def __getattr__(name: str):
-    """``dsrn_cli.upscale`` is :func:`dsrn_cli.pipeline.upscale`, imported on first use so
+    """``dsrn_cli.upscale`` is :func:`dsrn_cli.api.upscale`, imported on first use so
     that ``import dsrn_cli`` (and ``dsrn --help``) does not load torch."""
     if name == "upscale":
-        from .pipeline import upscale
+        from .api import upscale
 
         globals()["upscale"] = upscale
         return upscale

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from dsrn_cli import assemble as asm
-from dsrn_cli.assemble import assemble_array
-from dsrn_cli.backends import Backend
-from dsrn_cli.model import DSRNConfig
+from dsrn_cli.model.network import DSRNConfig
+from dsrn_cli.runtime import strips as asm
+from dsrn_cli.runtime.backends import Backend
+from dsrn_cli.runtime.strips import assemble_array
 
 
 class ZeroResidual(Backend):

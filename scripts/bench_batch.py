@@ -33,10 +33,10 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dsrn_cli.backends import get_model, with_precision  # noqa: E402
-from dsrn_cli.batch import Options, plan, run_jobs  # noqa: E402
-from dsrn_cli.imageio import list_images  # noqa: E402
-from dsrn_cli.pipeline import upscale_file  # noqa: E402
+from dsrn_cli.api import upscale_file  # noqa: E402
+from dsrn_cli.files.imageio import list_images  # noqa: E402
+from dsrn_cli.run.batch import Options, plan, run_jobs  # noqa: E402
+from dsrn_cli.runtime.backends import get_model, with_precision  # noqa: E402
 
 PHOTO = ROOT / ".." / "shared" / "data" / "test" / "Set14" / "baboon.png"
 
@@ -90,7 +90,7 @@ def bench_batch(folder: Path, args: argparse.Namespace) -> None:
 
 def one_image(src: Path, args: argparse.Namespace) -> None:
     """Child process: one `dsrn upscale` in this process, then its peak RSS."""
-    from dsrn_cli.cli import app
+    from dsrn_cli.cli.app import app
 
     out = src.with_name("out.png")
     cmd = ["upscale", str(src), "-o", str(out), "-s", str(args.scale), "--device", args.device,
@@ -176,7 +176,7 @@ def main() -> None:
     ap.add_argument("--photo", type=Path, default=PHOTO, help="the photo --memory resizes")
     args = ap.parse_args()
     if args.png_compression is None:
-        from dsrn_cli.imageio import DEFAULT_PNG_LEVEL
+        from dsrn_cli.files.imageio import DEFAULT_PNG_LEVEL
 
         args.png_compression = DEFAULT_PNG_LEVEL
     if args.batch:

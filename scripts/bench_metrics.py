@@ -15,10 +15,10 @@ import argparse
 import time
 from pathlib import Path
 
-from dsrn_cli.color import y_uint8
-from dsrn_cli.imageio import list_images, read_rgb_uint8
-from dsrn_cli.metrics import ifc, psnr, ssim
-from dsrn_cli.resize import imresize, modcrop
+from dsrn_cli.evaluation.metrics import ifc, psnr, ssim
+from dsrn_cli.files.imageio import list_images, read_rgb_uint8
+from dsrn_cli.pixels.color import y_uint8
+from dsrn_cli.pixels.resize import imresize, modcrop
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
     # The pyramid alone: pyrtools' full one against the eight subbands IFC builds.
     from pyrtools.pyramids import SteerablePyramidSpace
 
-    from dsrn_cli.ifcvec import subbands
+    from dsrn_cli.evaluation.ifc import subbands
 
     for name, fn in (("full pyramid", lambda h: SteerablePyramidSpace(
             h[s:-s, s:-s].astype(float), height=4, order=5, edge_type="reflect1")),

@@ -14,7 +14,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from dsrn_cli.model import CONFIGS, DSRN, get_config
+from dsrn_cli.model.network import CONFIGS, DSRN, get_config
 
 
 def timed(fn, steps: int, device: torch.device) -> float:

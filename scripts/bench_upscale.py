@@ -95,7 +95,7 @@ def max_diff(a: Path, b: Path) -> int:
 
 def cpu_info() -> dict:
     """The CPU's name and the flags that decide its fast path (native bf16, AMX)."""
-    from dsrn_cli.precision import cpu_has_native_bf16
+    from dsrn_cli.runtime.precision import cpu_has_native_bf16
 
     name, flags = "?", set()
     try:
@@ -119,7 +119,7 @@ def model_only(config: str, scale: int, backend: str, tile: int, repeat: int = 2
     precision after a dash (``openvino-bf16``, ``torch-bf16``: CPU autocast)."""
     import numpy as np
 
-    from dsrn_cli.backends import TorchBackend, get_model, pick_backend, with_precision
+    from dsrn_cli.runtime.backends import TorchBackend, get_model, pick_backend, with_precision
 
     net = get_model(scale, config, device="cpu")
     if backend == "torch-nchw":
@@ -223,7 +223,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
-    from dsrn_cli.backends import installed
+    from dsrn_cli.runtime.backends import installed
 
     names = a.backends.split(",") if a.backends else [
         b for b in ("torch", "openvino", "onnxruntime") if installed(b)]  # fmt: skip
@@ -298,7 +298,8 @@ def main() -> None:
                 done = {(r["config"], r["scale"], r["backend"]) for r in results["conversion"]}
                 if extra and extra[1] != "torch" and (config, scale, extra[1]) not in done:
                     # convert into an empty cache, then again from the cache
-                    code = (f"import time, {extra[1]}; from dsrn_cli.backends import get_model; "
+                    code = (f"import time, {extra[1]}; "
+                            "from dsrn_cli.runtime.backends import get_model; "
                             f"get_model({scale}, {config!r}, device='cpu'); t=time.time(); "
                             f"get_model({scale}, {config!r}, device='cpu', backend={extra[1]!r});"
                             " print(time.time()-t)")  # fmt: skip

@@ -52,13 +52,13 @@ def _emit(
 ) -> None:
     """Worker: one JSON line per image, computed by the tree on PYTHONPATH."""
 
-    from dsrn_cli import tiling
-    from dsrn_cli.backends import get_model
-    from dsrn_cli.bench import sr_luma
-    from dsrn_cli.color import y_uint8
-    from dsrn_cli.imageio import read_rgb_uint8
-    from dsrn_cli.metrics import psnr
-    from dsrn_cli.resize import imresize, modcrop
+    from dsrn_cli.evaluation.bench import sr_luma
+    from dsrn_cli.evaluation.metrics import psnr
+    from dsrn_cli.files.imageio import read_rgb_uint8
+    from dsrn_cli.pixels.color import y_uint8
+    from dsrn_cli.pixels.resize import imresize, modcrop
+    from dsrn_cli.runtime import tiling
+    from dsrn_cli.runtime.backends import get_model
 
     if pad is not None:
         tiling.PAD = pad

@@ -17,7 +17,14 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from dsrn_cli.weights import load_model, read_manifest, read_metadata, record, save_weights, sha256
+from dsrn_cli.model.weights import (
+    load_model,
+    read_manifest,
+    read_metadata,
+    record,
+    save_weights,
+    sha256,
+)
 
 STALE = ("results", "results_ensemble", "psnr_jpeg")  # measured on the earlier tensors
 

@@ -18,9 +18,9 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from dsrn_cli.bench import evaluate
-from dsrn_cli.imageio import list_images
-from dsrn_cli.weights import file_name, load_model, read_metadata, record, save_weights
+from dsrn_cli.evaluation.bench import evaluate
+from dsrn_cli.files.imageio import list_images
+from dsrn_cli.model.weights import file_name, load_model, read_metadata, record, save_weights
 
 
 def blend(tuned: Path, clean: Path, alpha: float):

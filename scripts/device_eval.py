@@ -22,9 +22,9 @@ from pathlib import Path
 def _job(job: dict) -> dict:
     import torch
 
-    from dsrn_cli.bench import evaluate
-    from dsrn_cli.imageio import list_images
-    from dsrn_cli.weights import load_model, read_metadata
+    from dsrn_cli.evaluation.bench import evaluate
+    from dsrn_cli.files.imageio import list_images
+    from dsrn_cli.model.weights import load_model, read_metadata
 
     torch.set_num_threads(1)
     torch.backends.cudnn.allow_tf32 = job["tf32"]

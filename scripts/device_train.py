@@ -15,7 +15,7 @@ import time
 from multiprocessing import Pool
 from pathlib import Path
 
-from dsrn_cli.trainset import AUG_FACTORS, list_training_files, prepare_one
+from dsrn_cli.train.data import AUG_FACTORS, list_training_files, prepare_one
 
 
 def _prep(job) -> None:
@@ -49,7 +49,7 @@ def main() -> None:
             args.pop("init", None)
         out.mkdir(parents=True, exist_ok=True)
         code = ("import sys, json, torch; sys.path.insert(0, '.'); torch.set_num_threads(2);"
-                "from dsrn_cli.train import run_training, TrainArgs;"
+                "from dsrn_cli.train.loop import run_training, TrainArgs;"
                 f"run_training(TrainArgs(**json.loads({json.dumps(json.dumps(args))})))")
         log = open(out / "stdout.txt", "a")
         procs[name] = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=log,

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from dsrn_cli.bench import evaluate
-from dsrn_cli.imageio import list_images
-from dsrn_cli.model import DSRN, get_config
-from dsrn_cli.weights import load_model
+from dsrn_cli.evaluation.bench import evaluate
+from dsrn_cli.files.imageio import list_images
+from dsrn_cli.model.network import DSRN, get_config
+from dsrn_cli.model.weights import load_model
 
 
 def load(path: Path, config: str, scale: int) -> tuple[DSRN, int]:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from dsrn_cli.bench import evaluate
-from dsrn_cli.imageio import list_images
-from dsrn_cli.weights import available, load_model
+from dsrn_cli.evaluation.bench import evaluate
+from dsrn_cli.files.imageio import list_images
+from dsrn_cli.model.weights import available, load_model
 
 root = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/test")
 out = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/results")

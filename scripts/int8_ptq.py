@@ -31,9 +31,9 @@ DATA = Path(os.environ.get("DSRN_SHARED", ROOT / ".." / "shared")) / "data"
 
 def calibration(scale: int, n: int, patch: int, folder: Path, seed: int = 0) -> list:
     """``n`` LR luma patches (1 x 1 x patch x patch float32 in [0, 1]) from ``folder``."""
-    from dsrn_cli.color import rgb_to_y
-    from dsrn_cli.imageio import list_images, read_rgb_uint8
-    from dsrn_cli.resize import imresize, modcrop
+    from dsrn_cli.files.imageio import list_images, read_rgb_uint8
+    from dsrn_cli.pixels.color import rgb_to_y
+    from dsrn_cli.pixels.resize import imresize, modcrop
 
     rng = np.random.default_rng(seed)
     paths = list_images(folder)
@@ -78,9 +78,9 @@ def window_seconds(be, tile: int, repeat: int = 3) -> float:
 
 
 def measure(config: str, scale: int, a: argparse.Namespace) -> dict:
-    from dsrn_cli.backends import get_model, with_precision
-    from dsrn_cli.bench import evaluate
-    from dsrn_cli.imageio import list_images
+    from dsrn_cli.evaluation.bench import evaluate
+    from dsrn_cli.files.imageio import list_images
+    from dsrn_cli.runtime.backends import get_model, with_precision
 
     f32 = get_model(scale, config, device="cpu", backend="openvino")
     t0 = time.perf_counter()

@@ -16,12 +16,12 @@ import argparse
 import numpy as np
 import torch
 
-from dsrn_cli.color import y_uint8
-from dsrn_cli.imageio import list_images, read_rgb_uint8
-from dsrn_cli.jpeg import roundtrip
-from dsrn_cli.metrics import psnr
-from dsrn_cli.resize import imresize, modcrop
-from dsrn_cli.weights import load_model
+from dsrn_cli.evaluation.metrics import psnr
+from dsrn_cli.files.imageio import list_images, read_rgb_uint8
+from dsrn_cli.files.jpeg import roundtrip
+from dsrn_cli.model.weights import load_model
+from dsrn_cli.pixels.color import y_uint8
+from dsrn_cli.pixels.resize import imresize, modcrop
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from dsrn_cli.resize import imresize
+from dsrn_cli.pixels.resize import imresize
 
 ap = argparse.ArgumentParser()
 ap.add_argument("paths", nargs="+", help="LR SR [SR ...] OUT")

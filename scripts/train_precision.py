@@ -30,9 +30,9 @@ DATA = Path(os.environ.get("DSRN_SHARED", ROOT / ".." / "shared")) / "data"
 
 def batches(folder: Path, scale: int, batch: int, patch: int, seed: int = 0):
     """Endless (lr, hr) float32 luma batches: ``batch x 1 x patch/scale`` and ``x patch``."""
-    from dsrn_cli.color import rgb_to_y
-    from dsrn_cli.imageio import list_images, read_rgb_uint8
-    from dsrn_cli.resize import imresize
+    from dsrn_cli.files.imageio import list_images, read_rgb_uint8
+    from dsrn_cli.pixels.color import rgb_to_y
+    from dsrn_cli.pixels.resize import imresize
 
     rng = np.random.default_rng(seed)
     hrs = [read_rgb_uint8(p) for p in list_images(folder)]
@@ -50,9 +50,9 @@ def batches(folder: Path, scale: int, batch: int, patch: int, seed: int = 0):
 
 
 def set5_psnr(model: nn.Module, scale: int) -> float:
-    from dsrn_cli.backends import TorchBackend
-    from dsrn_cli.bench import evaluate
-    from dsrn_cli.imageio import list_images
+    from dsrn_cli.evaluation.bench import evaluate
+    from dsrn_cli.files.imageio import list_images
+    from dsrn_cli.runtime.backends import TorchBackend
 
     r = evaluate(list_images(DATA / "test" / "Set5"), scale, "dsrn", TorchBackend(model),
                  metrics=("psnr",))  # fmt: skip
@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args()
     sys.path.insert(0, str(ROOT))
-    from dsrn_cli.weights import load_model
+    from dsrn_cli.model.weights import load_model
 
     torch.manual_seed(0)
     base = load_model(a.init, "cpu").train()

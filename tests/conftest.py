@@ -45,7 +45,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def lite():
     """The bundled lite x2 network (torch, on the CPU)."""
-    from dsrn_cli.backends import get_model
+    from dsrn_cli.runtime.backends import get_model
 
     return get_model(2, "lite", device="cpu")
 
@@ -55,7 +55,7 @@ def cli():
     """An app with ``dsrn upscale`` (and a second command, so "upscale" stays a subcommand)."""
     import typer
 
-    from dsrn_cli.cli_upscale import upscale_command
+    from dsrn_cli.cli.upscale import upscale_command
 
     app = typer.Typer()
     app.command("upscale")(upscale_command)

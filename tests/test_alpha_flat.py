@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 import dsrn_cli
-from dsrn_cli.backends import Backend, get_model
-from dsrn_cli.pipeline import upscale_array
-from dsrn_cli.tiling import upscale_luma
+from dsrn_cli.api import upscale_array
+from dsrn_cli.runtime.backends import Backend, get_model
+from dsrn_cli.runtime.tiling import upscale_luma
 
 RNG = np.random.default_rng(16)
 DISC = (255, 40, 40)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dsrn_cli.pipeline as pipeline
+import dsrn_cli.api as pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 

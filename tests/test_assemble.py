@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from dsrn_cli import assemble as asm
-from dsrn_cli.backends import TorchBackend
-from dsrn_cli.color import rgb_to_ycbcr, ycbcr_to_rgb
-from dsrn_cli.model import DSRN, DSRNConfig
-from dsrn_cli.resize import imresize
-from dsrn_cli.tiling import upscale_luma
+from dsrn_cli.model.network import DSRN, DSRNConfig
+from dsrn_cli.pixels.color import rgb_to_ycbcr, ycbcr_to_rgb
+from dsrn_cli.pixels.resize import imresize
+from dsrn_cli.runtime import strips as asm
+from dsrn_cli.runtime.backends import TorchBackend
+from dsrn_cli.runtime.tiling import upscale_luma
 
 RNG = np.random.default_rng(1)
 
@@ -112,7 +112,7 @@ def test_rechunk_regroups_rows() -> None:
 
 def test_precision_wrapper_runs_the_network_in_bf16(net: TorchBackend) -> None:
     """--precision's wrapper (CUDA in use; CPU autocast here): close to fp32, not equal."""
-    from dsrn_cli.backends import with_precision
+    from dsrn_cli.runtime.backends import with_precision
 
     assert with_precision(net, "fp32") is net
     y = RNG.random((20, 24)).astype(np.float32)

@@ -15,15 +15,15 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from dsrn_cli import backends
-from dsrn_cli.backends import BackendError, TorchBackend, installed, pick_backend
-from dsrn_cli.bench import evaluate
-from dsrn_cli.cli import app
-from dsrn_cli.cli_upscale import upscale_command
-from dsrn_cli.imageio import list_images
-from dsrn_cli.model import DSRN, DSRNConfig
-from dsrn_cli.tiling import upscale_luma
-from dsrn_cli.weights import save_weights, sha256
+from dsrn_cli.cli.app import app
+from dsrn_cli.cli.upscale import upscale_command
+from dsrn_cli.evaluation.bench import evaluate
+from dsrn_cli.files.imageio import list_images
+from dsrn_cli.model.network import DSRN, DSRNConfig
+from dsrn_cli.model.weights import save_weights, sha256
+from dsrn_cli.runtime import backends
+from dsrn_cli.runtime.backends import BackendError, TorchBackend, installed, pick_backend
+from dsrn_cli.runtime.tiling import upscale_luma
 
 RNG = np.random.default_rng(0)
 OPTIONAL = [b for b in ("openvino", "onnxruntime") if installed(b)]
@@ -217,7 +217,7 @@ def test_openvino_bf16_is_opt_in_and_close_to_f32() -> None:
     """``--precision bf16`` on a CPU: OpenVINO's bf16 hint, a copy; f32 stays the default.
 
     On a CPU without bf16 units OpenVINO keeps f32 and the two are equal."""
-    from dsrn_cli.backends import with_precision
+    from dsrn_cli.runtime.backends import with_precision
 
     be = pick_backend("openvino", _tiny(), "cpu")
     half = with_precision(be, "bf16")

@@ -13,8 +13,8 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from dsrn_cli.backends import get_model, resolve_precision, with_precision
-from dsrn_cli.pipeline import upscale_file
+from dsrn_cli.api import upscale_file
+from dsrn_cli.runtime.backends import get_model, resolve_precision, with_precision
 
 RNG = np.random.default_rng(2)
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from dsrn_cli.bench import evaluate, published
-from dsrn_cli.cli import app
-from dsrn_cli.imageio import list_images
-from dsrn_cli.metrics import psnr, ssim
+from dsrn_cli.cli.app import app
+from dsrn_cli.evaluation.bench import evaluate, published
+from dsrn_cli.evaluation.metrics import psnr, ssim
+from dsrn_cli.files.imageio import list_images
 
 
 def test_psnr_ssim_basics():
@@ -75,7 +75,7 @@ def test_version_and_help():
 
 
 def test_data_option_takes_several_folders():
-    from dsrn_cli.cli import expand_multi
+    from dsrn_cli.cli.app import expand_multi
 
     argv = ["train", "--data", "a", "b", "--scale", "2", "--data", "c", "--val", "v"]
     assert expand_multi(argv) == ["train", "--data", "a", "--data", "b", "--scale", "2",
@@ -103,7 +103,7 @@ def test_bench_jpeg_rows_lower_bicubic(set5, tmp_path):
 def test_bench_jpeg_without_model_measures_what_auto_picks(set5, tmp_path):
     """--jpeg Q without --model: the JPEG row uses the weights upscale's auto gives a JPEG of
     quality Q (the -jpeg file at Q <= 90), the clean row the clean file."""
-    from dsrn_cli.weights import available, load_model
+    from dsrn_cli.model.weights import available, load_model
 
     found = available()
     if ("lite-jpeg", 2) not in found:

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import dsrn_cli.weights as w
-from dsrn_cli.bench import published
-from dsrn_cli.cli import app
-from dsrn_cli.datasets import folder_name
-from dsrn_cli.device import pick_device
+import dsrn_cli.model.weights as w
+from dsrn_cli.cli.app import app
+from dsrn_cli.evaluation.bench import published
+from dsrn_cli.evaluation.datasets import folder_name
+from dsrn_cli.runtime.device import pick_device
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +131,7 @@ def test_help_shows_examples_and_choices(command) -> None:
 def test_hub_retry_log_is_quiet_unless_debug() -> None:
     """In a fresh process: huggingface_hub configures its logger lazily, on first use."""
     code = ("import logging, sys\n"
-            "from dsrn_cli.datasets import quiet_hub\n"
+            "from dsrn_cli.evaluation.datasets import quiet_hub\n"
             "with quiet_hub(debug=sys.argv[1] == 'debug'):\n"
             "    import huggingface_hub.file_download\n"
             "    logging.getLogger('huggingface_hub.utils._http').warning('Retrying in 1s')\n")
@@ -160,7 +160,7 @@ def test_bench_json_and_export_output_folders_are_usage_errors(tmp_path: Path) -
     """A folder where a file is written: refused up front (exit 2), not a traceback after."""
     import re
 
-    from dsrn_cli.cli import app
+    from dsrn_cli.cli.app import app
 
     def said(r) -> str:  # the message without rich's box and line breaks
         return re.sub(r"[\s│╭╮╰╯─]+", " ", r.output)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dsrn_cli import datasets
-from dsrn_cli.datasets import DatasetError, resolve_dataset, safe_extract_images
+from dsrn_cli.evaluation import datasets
+from dsrn_cli.evaluation.datasets import DatasetError, resolve_dataset, safe_extract_images
 
 
 @pytest.fixture(autouse=True)

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from dsrn_cli.backends import TorchBackend
-from dsrn_cli.bench import evaluate
-from dsrn_cli.ensemble import VIEWS, backward, forward, self_ensemble, with_ensemble
-from dsrn_cli.imageio import list_images
-from dsrn_cli.model import DSRN, DSRNConfig
-from dsrn_cli.pipeline import upscale
-from dsrn_cli.tiling import upscale_luma
+from dsrn_cli.api import upscale
+from dsrn_cli.evaluation.bench import evaluate
+from dsrn_cli.files.imageio import list_images
+from dsrn_cli.model.network import DSRN, DSRNConfig
+from dsrn_cli.runtime.backends import TorchBackend
+from dsrn_cli.runtime.ensemble import VIEWS, backward, forward, self_ensemble, with_ensemble
+from dsrn_cli.runtime.tiling import upscale_luma
 
 RNG = np.random.default_rng(1)
 

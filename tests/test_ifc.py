@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from dsrn_cli.bench import evaluate
-from dsrn_cli.imageio import list_images
-from dsrn_cli.metrics import ifc
+from dsrn_cli.evaluation.bench import evaluate
+from dsrn_cli.evaluation.metrics import ifc
+from dsrn_cli.files.imageio import list_images
 
 from .conftest import DATA, need
 
@@ -45,7 +45,7 @@ def test_ifc_orders_quality_and_checks_input():
 def test_subbands_are_pyrtools_steerable_pyramid():
     from pyrtools.pyramids import SteerablePyramidSpace
 
-    from dsrn_cli.ifcvec import subbands
+    from dsrn_cli.evaluation.ifc import subbands
 
     img = _smooth_image(np.random.default_rng(1), 75, 101)
     full = SteerablePyramidSpace(img, height=4, order=5, edge_type="reflect1").pyr_coeffs
@@ -74,7 +74,7 @@ def test_bicubic_ifc_matches_selfexsr_per_image(scale):
 def test_bench_cli_ifc_column_json_and_metrics_option(set5, tmp_path):
     from typer.testing import CliRunner
 
-    from dsrn_cli.cli import app
+    from dsrn_cli.cli.app import app
 
     runner = CliRunner()
     out = tmp_path / "r.json"

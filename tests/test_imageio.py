@@ -20,12 +20,12 @@ import typer
 from PIL import Image, ImageCms, ImageOps, PngImagePlugin
 from typer.testing import CliRunner
 
-from dsrn_cli.color import rgb_to_ycbcr, ycbcr_to_rgb
-from dsrn_cli.imageio import Picture, WriteOptions, list_images, orient, read, write
-from dsrn_cli.model import DSRN
-from dsrn_cli.pipeline import upscale, upscale_file
-from dsrn_cli.resize import imresize
-from dsrn_cli.tiling import upscale_luma
+from dsrn_cli.api import upscale, upscale_file
+from dsrn_cli.files.imageio import Picture, WriteOptions, list_images, orient, read, write
+from dsrn_cli.model.network import DSRN
+from dsrn_cli.pixels.color import rgb_to_ycbcr, ycbcr_to_rgb
+from dsrn_cli.pixels.resize import imresize
+from dsrn_cli.runtime.tiling import upscale_luma
 
 XMP = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/'
        b'22-rdf-syntax-ns#"><rdf:Description xmlns:dc="http://purl.org/dc/elements/1.1/" '
@@ -1503,8 +1503,8 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path: Path) -> None:
     import errno
     import os
 
-    from dsrn_cli.partfiles import atomic
-    from dsrn_cli.picture import UpscaleError
+    from dsrn_cli.files.partfiles import atomic
+    from dsrn_cli.files.picture import UpscaleError
 
     def full(f) -> None:
         f.write(b"x" * 10)

@@ -7,10 +7,10 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from dsrn_cli.cli_upscale import upscale_command
-from dsrn_cli.jpeg import estimate_quality, ijg_table, quality_from_table, roundtrip
-from dsrn_cli.model import DSRN, get_config
-from dsrn_cli.weights import JPEG_AUTO_MAX_QUALITY, available, save_weights, weights_for_input
+from dsrn_cli.cli.upscale import upscale_command
+from dsrn_cli.files.jpeg import estimate_quality, ijg_table, quality_from_table, roundtrip
+from dsrn_cli.model.network import DSRN, get_config
+from dsrn_cli.model.weights import JPEG_AUTO_MAX_QUALITY, available, save_weights, weights_for_input
 
 
 @pytest.fixture

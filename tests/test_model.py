@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from dsrn_cli.model import DSRN, DSRNConfig, count_parameters, get_config, receptive_radius
+from dsrn_cli.model.network import DSRN, DSRNConfig, count_parameters, get_config, receptive_radius
 
 
 def small(**kw) -> DSRNConfig:

@@ -20,7 +20,7 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from dsrn_cli.resize import imresize
+from dsrn_cli.pixels.resize import imresize
 
 ROOT = Path(__file__).resolve().parents[1]
 LITE = ["--model", "lite", "--device", "cpu", "--backend", "torch"]
@@ -381,7 +381,7 @@ def test_target_not_larger_fails_that_file(cli: typer.Typer, tmp_path: Path) -> 
 
 
 def _help(*args: str) -> str:
-    from dsrn_cli.cli import app
+    from dsrn_cli.cli.app import app
 
     r = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
@@ -425,7 +425,7 @@ def test_readme_main_job_writes_only_ignored_files() -> None:
 def test_network_factors_fewest_passes_then_smallest_product() -> None:
     from itertools import product
 
-    from dsrn_cli.outsize import network_factors
+    from dsrn_cli.pixels.outsize import network_factors
 
     for f in (1.01, 1.5, 2, 2.01, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9, 10, 12, 13, 16, 20, 64):
         got = network_factors(f)

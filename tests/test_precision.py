@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from dsrn_cli import backends, precision
-from dsrn_cli.backends import installed, resolve_precision
-from dsrn_cli.cli import app
+from dsrn_cli.cli.app import app
+from dsrn_cli.runtime import backends, precision
+from dsrn_cli.runtime.backends import installed, resolve_precision
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 HAS_OV = installed("openvino")
@@ -87,8 +87,8 @@ def test_cli_default_records_the_precision_that_ran(
 
 @pytest.mark.skipif(not HAS_OV, reason="openvino not installed")
 def test_python_api_default_follows_auto(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dsrn_cli.backends import BackendError
-    from dsrn_cli.pipeline import upscale
+    from dsrn_cli.api import upscale
+    from dsrn_cli.runtime.backends import BackendError
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     img = np.random.default_rng(4).integers(0, 256, (16, 18, 3), dtype=np.uint8)
@@ -105,9 +105,9 @@ def test_bf16_error_bound_on_a_real_image(set5: Path) -> None:
     PSNR is computed here with numpy (Y of MATLAB rgb2ycbcr, 2 px shaved, peak 255)."""
     if not backends.cpu_has_native_bf16():
         pytest.skip("this CPU has no native bf16: auto is fp32 here")
-    from dsrn_cli.backends import get_model
-    from dsrn_cli.bench import sr_luma
-    from dsrn_cli.resize import imresize
+    from dsrn_cli.evaluation.bench import sr_luma
+    from dsrn_cli.pixels.resize import imresize
+    from dsrn_cli.runtime.backends import get_model
 
     hr = np.asarray(Image.open(set5 / "bird.png").convert("RGB"))
     hr = hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2]
@@ -142,7 +142,7 @@ def test_models_says_the_precision_upscale_uses(
 
 
 def test_train_precision(monkeypatch: pytest.MonkeyPatch) -> None:
-    from dsrn_cli.precision import train_in_bf16
+    from dsrn_cli.runtime.precision import train_in_bf16
 
     for amx in (True, False):
         monkeypatch.setattr(precision, "cpu_has_amx", lambda amx=amx: amx)

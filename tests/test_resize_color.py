@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from dsrn_cli.color import rgb_to_y, rgb_to_ycbcr, rgb_to_ycbcr_torch, y_uint8, ycbcr_to_rgb
-from dsrn_cli.resize import imresize, imresize_torch, modcrop
+from dsrn_cli.pixels.color import rgb_to_y, rgb_to_ycbcr, rgb_to_ycbcr_torch, y_uint8, ycbcr_to_rgb
+from dsrn_cli.pixels.resize import imresize, imresize_torch, modcrop
 
 from .conftest import DATA, need
 

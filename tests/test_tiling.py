@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from dsrn_cli.backends import TorchBackend
-from dsrn_cli.model import DSRN, DSRNConfig
-from dsrn_cli.tiling import spans, upscale_luma
+from dsrn_cli.model.network import DSRN, DSRNConfig
+from dsrn_cli.runtime.backends import TorchBackend
+from dsrn_cli.runtime.tiling import spans, upscale_luma
 
 
 @pytest.mark.parametrize("n", [1, 5, 17, 100, 383, 384, 385, 1000, 2001])
@@ -57,7 +57,7 @@ def test_out_of_memory_halves_the_tile_and_keeps_the_pixels() -> None:
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 40])
 def test_window_past_the_border_is_np_pad(monkeypatch, mode: str, n: int) -> None:
     """The context past the border is the image padded as np.pad pads it (any width)."""
-    from dsrn_cli import tiling
+    from dsrn_cli.runtime import tiling
 
     monkeypatch.setattr(tiling, "PAD", mode)
     y = np.random.default_rng(n).random((n, n + 1)).astype(np.float32)

@@ -10,10 +10,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from dsrn_cli.model import DSRN, get_config
-from dsrn_cli.train import TrainArgs
-from dsrn_cli.train import run_training as train
-from dsrn_cli.weights import (
+from dsrn_cli.model.network import DSRN, get_config
+from dsrn_cli.model.weights import (
     load_model,
     read_manifest,
     read_metadata,
@@ -21,6 +19,8 @@ from dsrn_cli.weights import (
     save_weights,
     sha256,
 )
+from dsrn_cli.train.loop import TrainArgs
+from dsrn_cli.train.loop import run_training as train
 
 TINY = {"c_lr": 8, "c_hr": 4, "c_first": 8}
 
@@ -46,7 +46,7 @@ def _args(data: Path, out: Path, **kw) -> TrainArgs:
 
 @pytest.fixture(autouse=True)
 def _tiny_config(monkeypatch):
-    import dsrn_cli.train as tr
+    import dsrn_cli.train.loop as tr
 
     monkeypatch.setattr(tr, "get_config", lambda n, s, **o: get_config(n, s, **TINY, **o))
 
@@ -98,8 +98,8 @@ def test_export_round_trip_and_manifest(tmp_path):
 DDP_SCRIPT = """
 import json, os, sys, torch
 sys.path.insert(0, {root!r})
-import dsrn_cli.train as tr
-from dsrn_cli.model import get_config
+import dsrn_cli.train.loop as tr
+from dsrn_cli.model.network import get_config
 tr.get_config = lambda n, s, **o: get_config(n, s, **{tiny!r}, **o)
 args = tr.TrainArgs(**json.loads({args!r}))
 model = tr.run_training(args)
@@ -126,7 +126,7 @@ def test_ddp_gloo_two_processes_agree(data, tmp_path):
 
 
 def test_jpeg_patches_differ_and_resume_exactly(data, tmp_path):
-    from dsrn_cli.trainset import PatchSampler, parse_jpeg_range, prepare_pairs
+    from dsrn_cli.train.data import PatchSampler, parse_jpeg_range, prepare_pairs
 
     pairs = prepare_pairs([data], 2, tmp_path / "cache")
     clean = PatchSampler(pairs, 2, 16, 6, torch.device("cpu"), seed=3)
@@ -155,7 +155,7 @@ def test_context_patches_are_the_mirrored_window_around_the_core(tmp_path):
     'symmetric', as tiles are at inference) around the scored core; the HR patch is the
     core's. An image one patch large pins the core at (0, 0): every window must be one of
     the 8 flips/rotations of np.pad(lr, m, 'symmetric'), its HR the same one of hr."""
-    from dsrn_cli.trainset import PatchSampler, crop_context
+    from dsrn_cli.train.data import PatchSampler, crop_context
 
     rng = np.random.default_rng(5)
     lr = rng.integers(0, 256, (12, 12), dtype=np.uint8)
@@ -191,7 +191,7 @@ def test_training_with_context_runs_and_records_it(data, tmp_path):
 def _cli(*args: str, cwd: Path | None = None):
     from typer.testing import CliRunner
 
-    from dsrn_cli.cli import app, expand_multi
+    from dsrn_cli.cli.app import app, expand_multi
 
     if cwd is not None:
         old = os.getcwd()
@@ -290,7 +290,7 @@ def test_progress_events_cover_preparation_and_training(data, tmp_path):
 
 
 def test_cli_errors_are_one_line_and_debug_shows_the_traceback(data, tmp_path, monkeypatch):
-    import dsrn_cli.train as tr
+    import dsrn_cli.train.loop as tr
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")

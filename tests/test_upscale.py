@@ -12,11 +12,11 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from dsrn_cli.backends import TorchBackend
-from dsrn_cli.imageio import UpscaleError
-from dsrn_cli.model import DSRN, DSRNConfig
-from dsrn_cli.pipeline import upscale, upscale_file
-from dsrn_cli.tiling import iter_rows, upscale_luma
+from dsrn_cli.api import upscale, upscale_file
+from dsrn_cli.files.imageio import UpscaleError
+from dsrn_cli.model.network import DSRN, DSRNConfig
+from dsrn_cli.runtime.backends import TorchBackend
+from dsrn_cli.runtime.tiling import iter_rows, upscale_luma
 
 RNG = np.random.default_rng(0)
 
@@ -166,7 +166,7 @@ def test_usage_errors(cli: typer.Typer, tmp_path: Path) -> None:
 
 
 def test_ctrl_c_stops_cleanly(cli: typer.Typer, tmp_path: Path, monkeypatch) -> None:
-    from dsrn_cli import batch
+    from dsrn_cli.run import batch
 
     for n in "abc":
         _img().save(tmp_path / f"{n}.png")
@@ -179,7 +179,7 @@ def test_ctrl_c_stops_cleanly(cli: typer.Typer, tmp_path: Path, monkeypatch) -> 
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr("dsrn_cli.batch.render_picture", fake)
+    monkeypatch.setattr("dsrn_cli.run.batch.render_picture", fake)
     out = tmp_path / "out"
     r = _run(cli, str(tmp_path), "-s", "2", "--model", "lite", "--device", "cpu", "-o", str(out))
     assert r.exit_code == 130 and "interrupted: done 1, skipped 0, failed 0" in r.output

@@ -18,13 +18,13 @@ import typer
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
-from dsrn_cli.assemble import assemble_array
-from dsrn_cli.backends import TorchBackend
-from dsrn_cli.cli_upscale import upscale_command
-from dsrn_cli.color import rgb_to_y
-from dsrn_cli.resize import imresize
-from dsrn_cli.video import VideoError, is_video, upscale_chroma, upscale_video
-from dsrn_cli.weights import load_model, resolve
+from dsrn_cli.cli.upscale import upscale_command
+from dsrn_cli.model.weights import load_model, resolve
+from dsrn_cli.pixels.color import rgb_to_y
+from dsrn_cli.pixels.resize import imresize
+from dsrn_cli.run.video import VideoError, is_video, upscale_chroma, upscale_video
+from dsrn_cli.runtime.backends import TorchBackend
+from dsrn_cli.runtime.strips import assemble_array
 
 W, H, N, FPS = 64, 48, 10, 10  # LR clip
 RATE = 8000  # audio samples per second

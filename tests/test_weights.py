@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-import dsrn_cli.weights as w
+import dsrn_cli.model.weights as w
 
 
 def test_bundled_files_match_manifest_and_load():
@@ -74,7 +74,7 @@ def test_upscale_summary_says_which_weights_auto_used(tmp_path):
     """A quality-50 JPEG and a PNG in one auto run: the summary counts both files."""
     from typer.testing import CliRunner
 
-    from dsrn_cli.cli import app
+    from dsrn_cli.cli.app import app
 
     if ("lite-jpeg", 2) not in w.available():
         pytest.skip("no lite-jpeg x2 bundled")
@@ -91,7 +91,7 @@ def test_upscale_summary_says_which_weights_auto_used(tmp_path):
 
 
 def test_tally_weights_line_counts_done_files_only():
-    from dsrn_cli.batch import Tally
+    from dsrn_cli.run.batch import Tally
 
     rec = [{"status": "done", "weights": "dsrn_lite-jpeg_x3.safetensors"},
            {"status": "failed", "weights": None},
@@ -104,7 +104,7 @@ def test_tally_weights_line_counts_done_files_only():
 def test_models_marks_the_jpeg_files_role(monkeypatch):
     from typer.testing import CliRunner
 
-    from dsrn_cli.cli import app
+    from dsrn_cli.cli.app import app
 
     rows = {r["name"]: r for r in w.describe() if r["scale"] == 2}
     if "lite-jpeg" not in rows:

@@ -31,16 +31,16 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from .backends import Backend, as_backend
-from .color import (
+from ..model.network import DSRN
+from ..pixels.color import (
     LUMA_TO_RGB,
     rgb_to_ycbcr,
     rgb_to_ycbcr_torch,
     ycbcr_to_rgb,
     ycbcr_to_rgb_torch,
 )
-from .model import DSRN
-from .resize import contributions, mirror, raw_contributions, resize_pass_torch
+from ..pixels.resize import contributions, mirror, raw_contributions, resize_pass_torch
+from .backends import Backend, as_backend
 from .tiling import iter_rows
 
 STRIP = 64  # output rows per strip (bounds the float temporaries to STRIP full rows)

@@ -2,7 +2,7 @@
 
 The graph maps ``1 x 1 x H x W`` LR luma in [0, 1] (input ``lr``, any H and W) to the
 residual ``1 x 1 x sH x sW`` (output ``residual``); the SR luma is
-``bicubic(lr) + residual`` with MATLAB's bicubic (``dsrn_cli.resize.imresize``), which is
+``bicubic(lr) + residual`` with MATLAB's bicubic (``dsrn_cli.pixels.resize.imresize``), which is
 kept out of the graph because its taps depend on the image size. The file's metadata
 holds the model configuration, the scale, this recipe, and the source weights' sha256.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .model import DSRN
+from .network import DSRN
 
 OPSET = 17
 ONNX_HINT = 'pip install "dsrn[onnx]"'

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from . import __version__
+from .. import __version__
 from .options import (
     ENSEMBLE_HELP,
     BackendName,
@@ -43,7 +43,7 @@ def _root(
 
 
 def _register_upscale() -> None:
-    from .cli_upscale import upscale_command
+    from .upscale import upscale_command
 
     app.command("upscale", epilog=examples(
         "dsrn upscale photo.jpg -s 4 -o photo_x4.png",
@@ -83,9 +83,9 @@ def models(
     as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
 ) -> None:
     """The bundled weights: size, checksum, Set5/Set14 PSNR, and which one auto picks here."""
-    from .device import device_type
-    from .precision import resolve_precision
-    from .weights import JPEG_AUTO_MAX_QUALITY, describe, weights_dir
+    from ..model.weights import JPEG_AUTO_MAX_QUALITY, describe, weights_dir
+    from ..runtime.device import device_type
+    from ..runtime.precision import resolve_precision
 
     dev = device_type("auto")
     rows = describe(device=dev)
@@ -169,24 +169,24 @@ def bench_command(
     debug: bool = typer.Option(False, "--debug", help="Show the download library's log."),
 ) -> None:
     """PSNR/SSIM/IFC on a benchmark, beside the paper's Table 1."""
-    from .backends import (
-        BackendError,
-        pick_backend,
-        precision_allowed,
-        resolve_precision,
-        with_precision,
-    )
-    from .bench import METRICS, evaluate, protocol, published
-    from .datasets import DatasetError, cache_dir, cached_dataset, resolve_dataset
-    from .device import pick_device
-    from .imageio import list_images
-    from .weights import (
+    from ..evaluation.bench import METRICS, evaluate, protocol, published
+    from ..evaluation.datasets import DatasetError, cache_dir, cached_dataset, resolve_dataset
+    from ..files.imageio import list_images
+    from ..model.weights import (
         JPEG_AUTO_MAX_QUALITY,
         WeightsError,
         fetch_weights,
         load_model,
         weights_for_quality,
     )
+    from ..runtime.backends import (
+        BackendError,
+        pick_backend,
+        precision_allowed,
+        resolve_precision,
+        with_precision,
+    )
+    from ..runtime.device import pick_device
 
     for s in scale:
         if s not in (2, 3, 4):
@@ -298,8 +298,8 @@ def export_command(
     tile: int = typer.Option(64, "--tile", help="Side of the square traced (H, W stay dynamic)."),
 ) -> None:
     """Write the network as ONNX (opset 17, dynamic H/W); the bicubic base stays outside."""
-    from .export import RECIPE, ExportError, export_file
-    from .weights import WeightsError, fetch_weights, load_model, resolve, sha256
+    from ..model.export import RECIPE, ExportError, export_file
+    from ..model.weights import WeightsError, fetch_weights, load_model, resolve, sha256
 
     if scale not in (2, 3, 4):
         raise typer.BadParameter(f"scale must be 2, 3 or 4, not {scale}", param_hint="--scale")
@@ -326,7 +326,7 @@ def export_command(
 
 
 def _register_train() -> None:
-    from .cli_train import train_command
+    from .train import train_command
 
     app.command("train", epilog=examples(
         "dsrn train -s 2 --data ../shared/data/train/T91 ../shared/data/train/BSD200 "

@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .assemble import pick_tile
-from .backends import Backend, as_backend, pick_backend
-from .color import y_uint8
-from .ensemble import with_ensemble
-from .imageio import read_rgb_uint8
-from .jpeg import roundtrip
+from ..files.imageio import read_rgb_uint8
+from ..files.jpeg import roundtrip
+from ..model.network import DSRN
+from ..pixels.color import y_uint8
+from ..pixels.resize import imresize, modcrop
+from ..runtime.backends import Backend, as_backend, pick_backend
+from ..runtime.ensemble import with_ensemble
+from ..runtime.strips import pick_tile
+from ..runtime.tiling import upscale_luma
 from .metrics import ifc, psnr, ssim
-from .model import DSRN
-from .resize import imresize, modcrop
-from .tiling import upscale_luma
 
 # The protocol's sentence per metric, for a footer that names only the metrics measured.
 _METRIC_PROTOCOL = {

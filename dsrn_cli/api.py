@@ -19,20 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .assemble import assemble_array, iter_strips
-from .backends import (
-    Backend,
-    BackendError,
-    as_backend,
-    get_model,
-    pick_backend,
-    precision_allowed,
-    resolve_precision,
-    with_precision,
-)
-from .device import pick_device
-from .ensemble import with_ensemble
-from .imageio import (
+from .files.imageio import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_PNG_LEVEL,
     ImageLike,
@@ -47,11 +34,24 @@ from .imageio import (
     to_array,
     write,
 )
-from .model import DSRN
-from .outsize import SizeSpec, plan_factors
-from .picture import colour_of
-from .resize import imresize
-from .weights import WeightsError, available, fetch_weights, load_model
+from .files.picture import colour_of
+from .model.network import DSRN
+from .model.weights import WeightsError, available, fetch_weights, load_model
+from .pixels.outsize import SizeSpec, plan_factors
+from .pixels.resize import imresize
+from .runtime.backends import (
+    Backend,
+    BackendError,
+    as_backend,
+    get_model,
+    pick_backend,
+    precision_allowed,
+    resolve_precision,
+    with_precision,
+)
+from .runtime.device import pick_device
+from .runtime.ensemble import with_ensemble
+from .runtime.strips import assemble_array, iter_strips
 
 
 def upscale_array(
@@ -185,7 +185,7 @@ def render(
 
     ``arr``: uint8/uint16/float32 ``H x W`` or ``H x W x 1..4`` as :func:`upscale_array`
     takes; ``mode``: the Pillow mode for the result ("L", "LA", "RGB", "RGBA", "I;16",
-    "I", "F"), as :func:`dsrn_cli.imageio.to_array` returns it. The result is ``sW x sH``.
+    "I", "F"), as :func:`dsrn_cli.files.imageio.to_array` returns it. The result is ``sW x sH``.
     The image is the only full-size buffer: no full-size array is built and copied.
     Pixels Pillow cannot hold (16-bit or float colour: ``mode`` "") come back as an
     array of ``arr``'s dtype. Raises TypeError / ValueError for an array of another
@@ -268,7 +268,7 @@ def upscale(
     ``outscale`` (any factor > 1, e.g. 1.5 or 8) or ``size = (width, height)`` (fit
     inside, aspect kept). For the last two the smallest chain of bundled factors that
     reaches the target runs (x4 then x2 for 8), then MATLAB's antialiased bicubic resizes
-    down to the exact size (rounded half up; see :mod:`dsrn_cli.outsize`).
+    down to the exact size (rounded half up; see :mod:`dsrn_cli.pixels.outsize`).
 
     ``model`` is a bundled configuration name ("lite", "paper"; None = best bundled), an
     already loaded :class:`DSRN` (run on its own device) or a ready backend (then only
@@ -276,7 +276,7 @@ def upscale(
     ``backend``: auto, torch, openvino or onnxruntime. ``ensemble`` averages the eight
     flips/rotations of the input (8x the time). ``precision``: "auto" (bf16 with OpenVINO
     on a CPU with native bf16, within 0.02 dB of fp32; fp32 elsewhere, see
-    :func:`~dsrn_cli.precision.resolve_precision`), "fp32" (exact), or "fp16"/"bf16"
+    :func:`~dsrn_cli.runtime.precision.resolve_precision`), "fp32" (exact), or "fp16"/"bf16"
     (CUDA; bf16 with OpenVINO on a CPU); a ready backend runs as it is.
 
     Raises BackendError for a precision this backend and device cannot run, ValueError

@@ -23,12 +23,13 @@ import torch.distributed as torch_dist
 from PIL import Image
 from torch import nn
 
-from .bench import evaluate
-from .device import pick_device
-from .imageio import list_images
-from .model import DSRN, get_config
-from .precision import train_in_bf16
-from .trainset import (
+from ..evaluation.bench import evaluate
+from ..files.imageio import list_images
+from ..model.network import DSRN, get_config
+from ..model.weights import load_matching, save_weights
+from ..runtime.device import pick_device
+from ..runtime.precision import train_in_bf16
+from .data import (
     AUG_FACTORS,
     PatchSampler,
     crop_context,
@@ -36,7 +37,6 @@ from .trainset import (
     parse_jpeg_range,
     prepare_pairs,
 )
-from .weights import load_matching, save_weights
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Decoding: a file into a :class:`~dsrn_cli.picture.Picture` at its own bit depth.
+"""Decoding: a file into a :class:`~dsrn_cli.files.picture.Picture` at its own bit depth.
 
 Pillow opens every file and reads its metadata (ICC, EXIF, XMP, DPI, PNG text, frames,
 durations) and the pixels it holds at full depth (8-bit, 16-bit grey, float grey).
@@ -28,14 +28,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from .bmpfile import bmp_icc, bmp_with_alpha
+from .bmp import bmp_icc, bmp_with_alpha
 from .exifxmp import ORIENTATION, drop_tiff_layout, orient, xmp_oriented
 from .picture import Picture, Pixels, UpscaleError, check_pixels, partial_alpha
-from .pngchunks import png_colour_chunks, png_colour_type, png_grey_key, png_is_deep
+from .png import png_colour_chunks, png_colour_type, png_grey_key, png_is_deep
 from .profiles import match_icc, to_srgb
+from .tiff import TIFF_MAGIC, cv2_frames, cv2_only, pipeline_dtype, tag_tuple, tiff_is_deep
 from .tiffcolour import colour_page, unassociated
-from .tiffpages import TIFF_MAGIC, cv2_frames, cv2_only, pipeline_dtype, tag_tuple, tiff_is_deep
-from .webpfile import webp_canvas_alpha, webp_lossless
+from .webp import webp_canvas_alpha, webp_lossless
 
 ANIMATED_FORMATS = {"GIF", "PNG", "WEBP", "AVIF", "FLI"}  # multi-frame = an animation
 PAGED_FORMATS = {"TIFF"}  # multi-frame = pages
@@ -279,7 +279,7 @@ def _read_pages(src: Path, im: Image.Image, n: int, pic: Picture, turned: int) -
 
 
 def _deep_page(src: Path, im: Image.Image, a: np.ndarray, pic: Picture) -> np.ndarray:
-    """A page read at full depth (:func:`~dsrn_cli.tiffpages.cv2_frames`) as the pipeline
+    """A page read at full depth (:func:`~dsrn_cli.files.tiff.cv2_frames`) as the pipeline
     takes it: CMYK and CIELab TIFF pages to RGB, OpenCV's BGRA for grey + alpha back to two
     channels, a TIFF's associated alpha divided out of the colour."""
     extra = tag_tuple(im, 338, 0)[0] if im.format == "TIFF" else 0  # 1, 2: (un)associated alpha

@@ -20,7 +20,7 @@ activations whenever a tile grows), and no thin leftover tile pays a full overla
 
 :func:`iter_rows` yields the output one row of tiles at a time, so a caller can convert
 and write each strip before the next is computed; :func:`upscale_luma` collects them.
-Any :class:`~dsrn_cli.backends.Backend` runs the tiles; a plain :class:`DSRN` is run with
+Any :class:`~dsrn_cli.runtime.backends.Backend` runs the tiles; a plain :class:`DSRN` is run with
 the ``auto`` backend on its own device.
 """
 
@@ -31,8 +31,8 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
+from ..model.network import DSRN
 from .backends import Backend, as_backend
-from .model import DSRN
 
 MIN_TILE = 16
 PAD = "symmetric"  # np.pad mode of the context past the image border ("edge", "reflect")

@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..model.network import DSRN, DSRNConfig, receptive_radius
+from ..model.weights import WeightsError, fetch_weights, load_model, resolve
+from ..pixels.resize import imresize_torch
 from .device import pick_device
-from .model import DSRN, DSRNConfig, receptive_radius
 from .precision import cpu_has_native_bf16 as cpu_has_native_bf16  # re-exported
 from .precision import resolve_precision as resolve_precision  # re-exported
-from .resize import imresize_torch
-from .weights import WeightsError, fetch_weights, load_model, resolve
 
 BACKENDS = ("auto", "torch", "openvino", "onnxruntime")
 AUTO_ORDER = ("openvino", "onnxruntime", "torch")  # fastest exact first, on a CPU
@@ -268,13 +268,13 @@ def weights_digest(model: DSRN) -> str:
 
 
 def cache_root() -> Path:
-    from .datasets import cache_dir
+    from ..evaluation.datasets import cache_dir
 
     return cache_dir() / "backends"
 
 
 def _file_sha(path: Path) -> str:
-    from .weights import sha256
+    from ..model.weights import sha256
 
     return sha256(path)
 
@@ -310,7 +310,7 @@ def _entry(
     entry = cache_root() / f"{runtime}-{key}"
     if _valid(entry):
         return entry
-    from .export import export_onnx
+    from ..model.export import export_onnx
 
     root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
@@ -402,7 +402,7 @@ def get_model(
     """Load (once per path and device) the bundled ``model`` or a ``weights`` file.
 
     ``backend`` None returns the torch :class:`DSRN`; a backend name ("auto", "torch",
-    "openvino", "onnxruntime") returns that :class:`~dsrn_cli.backends.Backend` for it.
+    "openvino", "onnxruntime") returns that :class:`~dsrn_cli.runtime.backends.Backend` for it.
     """
     dev = pick_device(device)
     path = fetch_weights(weights) if weights is not None else resolve(scale, model, dev)

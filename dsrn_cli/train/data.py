@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .color import y_uint8
-from .imageio import list_images, read_rgb_uint8
-from .jpeg import roundtrip
-from .resize import imresize, modcrop
-from .tiling import PAD
+from ..files.imageio import list_images, read_rgb_uint8
+from ..files.jpeg import roundtrip
+from ..pixels.color import y_uint8
+from ..pixels.resize import imresize, modcrop
+from ..runtime.tiling import PAD
 
 AUG_FACTORS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 LUMA_MARKER = "luma.json"  # a folder holding this file already holds uint8 luma PNGs

@@ -19,9 +19,8 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image, ImageOps
 
-from .exifxmp import orient
-from .imagedecode import decoder_extensions, read
-from .imageencode import (
+from .decode import decoder_extensions, read
+from .encode import (
     DEFAULT_PNG_LEVEL,
     DEFAULT_QUALITY,
     FORMATS,
@@ -32,6 +31,7 @@ from .imageencode import (
     write,
     write_atomic,
 )
+from .exifxmp import orient
 from .picture import Picture, Pixels, UpscaleError, as_array, pil_mode
 from .profiles import srgb_profile
 
@@ -80,7 +80,7 @@ def read_rgb_uint8(path: str | Path) -> np.ndarray:
 def to_array(img: Image.Image) -> tuple[np.ndarray, str]:
     """A Pillow image as an array the pipeline takes, and the Pillow mode of the result
     (CMYK and other non-RGB modes become RGB through ``read``'s colour management)."""
-    from .imagedecode import pil_pixels
+    from .decode import pil_pixels
     from .profiles import to_srgb
 
     if img.mode in ("CMYK", "LAB", "YCbCr", "HSV"):

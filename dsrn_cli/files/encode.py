@@ -1,4 +1,4 @@
-"""Encoding: a :class:`~dsrn_cli.picture.Picture` into a file, keeping what the format holds.
+"""Encoding: a :class:`~dsrn_cli.files.picture.Picture` into a file, keeping what the format holds.
 
 Pillow encodes everything it can hold (8-bit, 16-bit grey, float grey; animations;
 TIFF pages). 16-bit colour goes to PNG through OpenCV (``cv2.imencode``; 16-bit grey +
@@ -22,7 +22,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageCms, PngImagePlugin
 
-from .bmpfile import bmp_bgra
+from .bmp import bmp_bgra
 from .exifxmp import exif_resized, exif_sized, xmp_sized
 from .partfiles import atomic
 from .picture import (
@@ -39,10 +39,10 @@ from .picture import (
     pil_mode,
     size_of,
 )
-from .pngchunks import colour_chunks, png_colour_info, png_deep
+from .png import colour_chunks, png_colour_info, png_deep
 from .profiles import icc_for, icc_space, srgb_profile
-from .tiffpages import tiff_deep
-from .webpfile import webp_alpha_flag
+from .tiff import tiff_deep
+from .webp import webp_alpha_flag
 
 # zlib level for PNG, from speed vs size on DSRN x4 outputs of Set5/Set14 photos (README):
 # level 4 encodes 2.3x as fast as Pillow's 6 for files 1.8 % larger (1: 4.4x, +14 %).
@@ -396,7 +396,7 @@ def _pil_options(pic: Picture, fmt: str, opts: WriteOptions, px: Pixels,
 
 
 def write_atomic(img: Image.Image, dst: Path, fmt: str, opts: dict) -> None:
-    """Save a Pillow image atomically (see :func:`~dsrn_cli.partfiles.atomic`)."""
+    """Save a Pillow image atomically (see :func:`~dsrn_cli.files.partfiles.atomic`)."""
     atomic(dst, lambda f: img.save(f, format=fmt, **opts))
 
 

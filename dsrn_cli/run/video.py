@@ -7,8 +7,8 @@ clip's length (the encoder's own lookahead aside).
 
 Pixels. Video is stored as luma plus subsampled chroma, which is how DSRN upscales
 anyway, so a planar YUV frame is upscaled in its own planes: the Y plane goes through
-:func:`dsrn_cli.assemble.assemble_array` as a grayscale image (the still pipeline's network
-path), and each chroma plane gets MATLAB bicubic (:func:`dsrn_cli.resize.contributions`,
+:func:`dsrn_cli.runtime.strips.assemble_array` as a grayscale image (the still pipeline's network
+path), and each chroma plane gets MATLAB bicubic (:func:`dsrn_cli.pixels.resize.contributions`,
 the still pipeline's chroma upscale) at its own resolution, kept float and rounded once.
 This skips the YUV -> RGB -> YCbCr -> RGB -> YUV round trip a still would take, with its
 chroma up- and down-sampling and three roundings; docs/performance.md ("Video") measures
@@ -29,7 +29,7 @@ carried over, as are the display rotation, chapters and the stream/container met
 Data streams (e.g. QuickTime timecode) and attachments are not copied.
 
 The output is written to a hidden temporary file beside ``dst`` (named as
-:mod:`dsrn_cli.partfiles` names them, so a later run sweeps what a killed one left) and
+:mod:`dsrn_cli.files.partfiles` names them, so a later run sweeps what a killed one left) and
 renamed at the end: an interrupted or failed run leaves nothing under the final name.
 """
 
@@ -52,12 +52,12 @@ import av
 import numpy as np
 from PIL import Image
 
-from .assemble import assemble_array
-from .backends import Backend, as_backend
-from .model import DSRN
-from .options import DEFAULT_CODEC, DEFAULT_CRF
-from .partfiles import part_prefix
-from .resize import contributions
+from ..cli.options import DEFAULT_CODEC, DEFAULT_CRF
+from ..files.partfiles import part_prefix
+from ..model.network import DSRN
+from ..pixels.resize import contributions
+from ..runtime.backends import Backend, as_backend
+from ..runtime.strips import assemble_array
 
 # DEFAULT_CODEC (libx264) and DEFAULT_CRF (18) live in options.py: `dsrn --help` shows them
 # without importing this module (torch, PyAV).

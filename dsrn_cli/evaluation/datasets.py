@@ -21,7 +21,7 @@ import huggingface_hub
 import platformdirs
 from tqdm.auto import tqdm
 
-from .imageio import IMAGE_EXTS, list_images
+from ..files.imageio import IMAGE_EXTS, list_images
 
 # CLI name -> dataset repo name on the Hub (eugenesiow/<Name>); None: no public mirror.
 BENCHMARKS: dict[str, str | None] = {

@@ -125,9 +125,9 @@ def train_command(
     debug: Annotated[bool, typer.Option("--debug", help="Tracebacks for errors.")] = False,
 ) -> None:
     """Train DSRN on folders of HR images (resumable; runs under torchrun too)."""
-    from .datasets import BENCHMARKS, DatasetError, cached_dataset, resolve_dataset
-    from .train import TrainArgs, TrainInputError, check_inputs
-    from .train import run_training as run
+    from ..evaluation.datasets import BENCHMARKS, DatasetError, cached_dataset, resolve_dataset
+    from ..train.loop import TrainArgs, TrainInputError, check_inputs
+    from ..train.loop import run_training as run
 
     console = Console(stderr=True, soft_wrap=True)
     if resume and overwrite:

@@ -7,7 +7,7 @@ with AMX, and within :data:`BF16_BOUND_DB` of fp32's Set5/Set14 PSNR for every b
 model and scale (scripts/precision_error.py, docs/performance.md). Everywhere else
 (CUDA/MPS, torch or ONNX Runtime on a CPU, CPUs without bf16 units) auto is fp32, the
 exact path. Torch-free so that ``dsrn models`` can say it in well under a second;
-:mod:`dsrn_cli.backends` re-exports both functions.
+:mod:`dsrn_cli.runtime.backends` re-exports both functions.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 ``--height`` (fit inside, aspect kept) run the smallest product of bundled factors that
 reaches the target (one pass up to x4; x4 then x2 and so on beyond), then the pipeline
 resizes the network output down to the exact target with MATLAB's antialiased bicubic
-(:func:`dsrn_cli.pipeline.resize_to`).
+(:func:`dsrn_cli.api.resize_to`).
 
 Target sizes round half up: ``--outscale 1.5`` on 37x23 gives 56x35 (55.5 -> 56, 34.5 -> 35);
 ``--width 100`` on 37x23 gives 100x62 (23 * 100 / 37 = 62.16 -> 62).

@@ -16,8 +16,16 @@ import typer
 from PIL import ImageColor
 from rich.console import Console
 
-from .device import device_type
-from .imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL, DEFAULT_QUALITY
+from ..files.imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL, DEFAULT_QUALITY
+from ..model.weights import (
+    JPEG_AUTO_MAX_QUALITY,
+    WeightsError,
+    available,
+    resolve,
+    weights_for_input,
+)
+from ..pixels.outsize import SizeSpec, network_factors
+from ..runtime.device import device_type
 from .options import (
     DEFAULT_CODEC,
     DEFAULT_CRF,
@@ -28,12 +36,10 @@ from .options import (
     Precision,
     usage_error,
 )
-from .outsize import SizeSpec, network_factors
-from .weights import JPEG_AUTO_MAX_QUALITY, WeightsError, available, resolve, weights_for_input
 
 if TYPE_CHECKING:
-    from .backends import Backend
-    from .batch import Job
+    from ..run.batch import Job
+    from ..runtime.backends import Backend
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "gif", "bmp", "same"]
 
@@ -173,12 +179,12 @@ def upscale_command(
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
     # torch and the runtimes load here, not when the command line is built (dsrn --help)
-    from .backends import BackendError, get_model, precision_allowed, with_precision
-    from .batch import Options, PlanError, plan, rank_device, run_batch
-    from .device import pick_device
-    from .ensemble import with_ensemble
-    from .precision import resolve_precision
-    from .video import VideoError, check_encoder
+    from ..run.batch import Options, PlanError, plan, rank_device, run_batch
+    from ..run.video import VideoError, check_encoder
+    from ..runtime.backends import BackendError, get_model, precision_allowed, with_precision
+    from ..runtime.device import pick_device
+    from ..runtime.ensemble import with_ensemble
+    from ..runtime.precision import resolve_precision
 
     console = Console(stderr=True, soft_wrap=True)
     fmt = fmt.lower()
@@ -276,7 +282,7 @@ def _has_default(s: int, dev: object) -> bool:
 
 def _weights_scale(weights: str) -> int:
     """The factor a --weights file was trained for (read from the file)."""
-    from .weights import fetch_weights, load_model
+    from ..model.weights import fetch_weights, load_model
 
     return load_model(fetch_weights(weights), "cpu").cfg.scale
 

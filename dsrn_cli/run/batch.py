@@ -48,8 +48,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from .backends import Backend
-from .imageio import (
+from ..api import render_picture
+from ..files.imageio import (
     DEFAULT_MAX_PIXELS,
     DEFAULT_PNG_LEVEL,
     FORMATS,
@@ -60,10 +60,10 @@ from .imageio import (
     read,
     write,
 )
-from .model import DSRN
-from .outsize import SizeSpec, plan_factors
-from .partfiles import sweep
-from .pipeline import render_picture
+from ..files.partfiles import sweep
+from ..model.network import DSRN
+from ..pixels.outsize import SizeSpec, plan_factors
+from ..runtime.backends import Backend
 from .video import (
     DEFAULT_CODEC,
     VIDEO_EXTS,
@@ -93,7 +93,7 @@ class Job:
     src: Path
     dst: Path | None
     error: str | None = None
-    video: bool = False  # upscaled frame by frame (dsrn_cli.video)
+    video: bool = False  # upscaled frame by frame (dsrn_cli.run.video)
 
 
 @dataclass
@@ -529,7 +529,7 @@ def run_jobs(
     was interrupted. ``on_record`` is called once per finished job (progress bars);
     ``on_frames(i, done, total)`` after each frame of video ``jobs[i]`` (``total`` None
     when the container does not tell), and with ``done`` None when that video is over.
-    Videos run on the calling thread, frame by frame (``dsrn_cli.video``).
+    Videos run on the calling thread, frame by frame (``dsrn_cli.run.video``).
     """
     release_large_frees()
     net_for = _as_net_for(net)

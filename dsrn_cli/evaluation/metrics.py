@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .ifcvec import ifc
+from .ifc import ifc
 
 __all__ = ["ifc", "psnr", "ssim"]
 

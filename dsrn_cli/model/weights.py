@@ -1,7 +1,7 @@
 """Weights: safetensors files with their configuration in the metadata, a sha256 manifest.
 
 Bundled files live in the top-level ``weights/`` folder, which the wheel installs as the
-package ``dsrn_cli.weights``; they are never unpickled, and each is checked against the
+package ``dsrn_cli.model.weights``; they are never unpickled, and each is checked against the
 sha256 that ``weights/manifest.json`` records beside it.
 """
 
@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING
 
 from safetensors import safe_open
 
+from ..files.jpeg import estimate_quality
 from .config import DSRNConfig
-from .jpeg import estimate_quality
 
 if TYPE_CHECKING:  # torch loads only where tensors do (dsrn --help, dsrn models: no torch)
     import torch
 
-    from .model import DSRN
+    from .network import DSRN
 
 MANIFEST = "manifest.json"
 # ``--model auto``: a JPEG input at or below this IJG quality gets the ``-jpeg`` weights.
@@ -47,7 +47,7 @@ def weights_dir() -> Path:
             return installed
     except (ModuleNotFoundError, TypeError):
         pass
-    return Path(__file__).resolve().parent.parent / "weights"
+    return Path(__file__).resolve().parents[2] / "weights"
 
 
 def file_name(config_name: str, scale: int) -> str:
@@ -102,7 +102,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", verify: boo
     """Build the model a weights file describes and load it; verify its sha256 if recorded."""
     from safetensors.torch import load_file
 
-    from .model import DSRN
+    from .network import DSRN
 
     path = Path(path)
     if not path.is_file():
@@ -216,7 +216,7 @@ def fetch_weights(spec: str | Path, debug: bool = False) -> Path:
         raise WeightsError(f"{spec}: expected hf://OWNER/REPO/FILE")
     from huggingface_hub import hf_hub_download
 
-    from .datasets import cache_dir, quiet_hub
+    from ..evaluation.datasets import cache_dir, quiet_hub
 
     try:
         with quiet_hub(debug):
