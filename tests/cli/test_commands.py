@@ -19,7 +19,7 @@ from dsrn_cli.evaluation.bench import published
 from dsrn_cli.evaluation.datasets import folder_name
 from dsrn_cli.runtime.device import pick_device
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -113,7 +113,7 @@ def test_ddp_gloo_two_processes_agree(data, tmp_path):
                        "patch": 32, "steps_t": 2, "device": "cpu", "val_every": 1000,
                        "cache": str(tmp_path / "cache")})
     script = tmp_path / "ddp.py"
-    script.write_text(DDP_SCRIPT.format(root=str(Path(__file__).parents[1]), tiny=TINY, args=args))
+    script.write_text(DDP_SCRIPT.format(root=str(Path(__file__).parents[2]), tiny=TINY, args=args))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
                     "--master-port", "29533", str(script)], check=True, env=env, timeout=300)

@@ -9,7 +9,7 @@ from dsrn_cli.evaluation.bench import evaluate
 from dsrn_cli.evaluation.metrics import ifc
 from dsrn_cli.files.imageio import list_images
 
-from .conftest import DATA, need
+from ..conftest import DATA, need
 
 
 def _smooth_image(rng: np.random.Generator, h: int = 96, w: int = 120) -> np.ndarray:

@@ -6,7 +6,7 @@ from PIL import Image
 from dsrn_cli.pixels.color import rgb_to_y, rgb_to_ycbcr, rgb_to_ycbcr_torch, y_uint8, ycbcr_to_rgb
 from dsrn_cli.pixels.resize import imresize, imresize_torch, modcrop
 
-from .conftest import DATA, need
+from ..conftest import DATA, need
 
 
 def _cases():

@@ -17,7 +17,7 @@ from dsrn_cli.api import upscale_file
 from dsrn_cli.runtime.backends import get_model, resolve_precision, with_precision
 
 RNG = np.random.default_rng(2)
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LITE = ["-s", "2", "--model", "lite", "--device", "cpu"]
 
 

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from dsrn_cli.pixels.resize import imresize
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LITE = ["--model", "lite", "--device", "cpu", "--backend", "torch"]
 S2 = ["-s", "2", *LITE]
 RNG = np.random.default_rng(17)
