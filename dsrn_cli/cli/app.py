@@ -169,8 +169,9 @@ def bench_command(
     debug: bool = typer.Option(False, "--debug", help="Show the download library's log."),
 ) -> None:
     """PSNR/SSIM/IFC on a benchmark, beside the paper's Table 1."""
+    from ..cache import cache_dir
     from ..evaluation.bench import METRICS, evaluate, protocol, published
-    from ..evaluation.datasets import DatasetError, cache_dir, cached_dataset, resolve_dataset
+    from ..evaluation.datasets import DatasetError, cached_dataset, resolve_dataset
     from ..files.imageio import list_images
     from ..model.weights import (
         JPEG_AUTO_MAX_QUALITY,

@@ -8,19 +8,17 @@ that tells the user how to go on without the network: pass a local folder instea
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 import huggingface_hub
-import platformdirs
 from tqdm.auto import tqdm
 
+from ..cache import cache_dir, one_line, quiet_hub
+from ..cache import offline as hub_offline
 from ..files.imageio import IMAGE_EXTS, list_images
 
 # CLI name -> dataset repo name on the Hub (eugenesiow/<Name>); None: no public mirror.
@@ -61,42 +59,6 @@ def folder_name(folder: Path) -> str:
 
 class DatasetError(RuntimeError):
     """A dataset cannot be found, fetched or unpacked; the message is one user-facing line."""
-
-
-def cache_dir() -> Path:
-    """Where downloads live: ``$DSRN_CACHE`` (tests, shared machines), else the user cache."""
-    env = os.environ.get("DSRN_CACHE")
-    return Path(env) if env else Path(platformdirs.user_cache_dir("dsrn"))
-
-
-def _one_line(exc: BaseException) -> str:
-    """A short single-line reason for ``exc``; Hub errors can span many lines."""
-    lines = str(exc).strip().splitlines()
-    text = lines[0].strip() if lines else ""
-    if len(text) > 160:  # the first sentence only: never a message cut mid-sentence
-        first = text.split(". ")[0].rstrip(".")
-        text = first if len(first) <= 160 else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _offline() -> bool:
-    """Read HF_HUB_OFFLINE at call time: huggingface_hub only reads it once, at import."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-@contextmanager
-def quiet_hub(debug: bool = False) -> Iterator[None]:
-    """Hide huggingface_hub's log (a warning per retry) unless ``debug``: the user gets our
-    progress bar while it works and one line if it fails."""
-    from huggingface_hub.utils import logging as hub_logging  # configures its logger on import
-
-    level = hub_logging.get_verbosity()
-    if not debug:
-        hub_logging.set_verbosity(logging.ERROR)
-    try:
-        yield
-    finally:
-        hub_logging.set_verbosity(level)
 
 
 class _QuietTqdm(tqdm):
@@ -150,7 +112,7 @@ def safe_extract_images(tar_path: Path, dest: Path) -> int:
                         shutil.copyfileobj(src, out)
                     count += 1
         except (tarfile.TarError, OSError, EOFError) as exc:
-            raise DatasetError(f"could not unpack {tar_path} ({_one_line(exc)})") from exc
+            raise DatasetError(f"could not unpack {tar_path} ({one_line(exc)})") from exc
         if count == 0:
             raise DatasetError(f"no images found in {tar_path}")
         if dest.exists():
@@ -183,7 +145,7 @@ def hub_unreachable(timeout: float = PROBE_TIMEOUT_S) -> str | None:
     try:
         get_session().head(constants.ENDPOINT, timeout=timeout)
     except Exception as exc:  # DNS, refused, timeout, TLS, proxy: all mean "not reachable"
-        return _one_line(exc)
+        return one_line(exc)
     return None
 
 
@@ -198,7 +160,7 @@ def _download(name: str, progress: bool) -> Path:
         filename=f"data/{name}_HR.tar.gz",
         revision=PINNED[name],
         cache_dir=cache_dir() / "hub",
-        local_files_only=_offline(),
+        local_files_only=hub_offline(),
         **kwargs,
     )
     return Path(path)
@@ -249,7 +211,7 @@ def resolve_dataset(
         )
     dest = cache_dir() / "datasets" / name
     hint = local_hint(name, option)
-    offline = _offline()  # then only the Hub's disk cache is looked at: no network at all
+    offline = hub_offline()  # then only the Hub's disk cache is looked at: no network at all
     why = None if offline else hub_unreachable()
     if why is not None:
         raise DatasetError(
@@ -263,7 +225,7 @@ def resolve_dataset(
             raise DatasetError(
                 f"could not download {name}: HF_HUB_OFFLINE is set and it is not cached; {hint}"
             ) from exc
-        raise DatasetError(f"could not download {name} ({_one_line(exc)}); {hint}") from exc
+        raise DatasetError(f"could not download {name} ({one_line(exc)}); {hint}") from exc
     try:
         safe_extract_images(tar_path, dest)
     except DatasetError as exc:

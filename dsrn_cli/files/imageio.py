@@ -13,6 +13,7 @@ binary transparency, one text (comment), frames.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from pathlib import Path
 from typing import TypeVar
 
@@ -54,20 +55,29 @@ def __getattr__(name: str) -> frozenset[str]:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
-    """Image files in ``folder``, sorted by name for stable tables: every extension the
-    decoders read (:func:`decoder_extensions`); hidden names (``.x``, macOS ``._x``
-    sidecars) and anything under a hidden folder are skipped."""
+def is_hidden(rel: Path) -> bool:
+    """Whether a path relative to a walked folder is hidden: a name starting with ``.``
+    (``.git``, macOS ``._x`` sidecars) anywhere along it."""
+    return any(part.startswith(".") for part in rel.parts)
+
+
+def list_files(folder: str | Path, exts: Container[str], recursive: bool = False) -> list[Path]:
+    """Files in ``folder`` whose lower-case extension is in ``exts``, sorted by name for
+    stable tables; hidden names and anything under a hidden folder are skipped
+    (:func:`is_hidden`)."""
     folder = Path(folder)
-    exts = decoder_extensions()
     pattern = "**/*" if recursive else "*"
     return sorted(
         p
         for p in folder.glob(pattern)
-        if p.suffix.lower() in exts
-        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        and p.is_file()
+        if p.suffix.lower() in exts and not is_hidden(p.relative_to(folder)) and p.is_file()
     )
+
+
+def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
+    """Image files in ``folder``: every extension the decoders read
+    (:func:`decoder_extensions`), as :func:`list_files` walks."""
+    return list_files(folder, decoder_extensions(), recursive)
 
 
 def read_rgb_uint8(path: str | Path) -> np.ndarray:

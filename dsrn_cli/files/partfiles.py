@@ -16,7 +16,8 @@ import socket
 import tempfile
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -123,4 +124,26 @@ def atomic(dst: Path, save: Callable[[IO[bytes]], None]) -> None:
         raise UpscaleError(f"cannot write {dst}: {e.strerror}") from e  # a full disk, ...
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_path(dst: Path, suffix: str = ".part") -> Iterator[Path]:
+    """A temp path beside ``dst`` for writers that take a path (torch.save, safetensors,
+    numpy, ONNX, FFmpeg), renamed onto ``dst`` when the block ends without an error and
+    removed when it raises: no half-written files. The name is :func:`part_prefix`'s, so a
+    crash's leftover is found by :func:`sweep`; ``suffix`` is for writers that add their
+    own (``np.savez`` appends ``.npz`` to any other name)."""
+    dst = Path(dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dst.parent, prefix=part_prefix(dst.name), suffix=suffix)
+    if hasattr(os, "fchmod"):  # the mode any new file gets under the umask, not mkstemp's 0600
+        os.fchmod(fd, 0o666 & ~_umask())
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
         raise

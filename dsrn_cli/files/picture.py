@@ -100,6 +100,20 @@ def peak(dtype: np.dtype | type) -> float:
     return 1.0 if dt.kind == "f" else float(np.iinfo(dt).max)
 
 
+def round_half_up(x: np.ndarray, lo: float = 0.0, hi: float = 255.0) -> np.ndarray:
+    """``floor(x + 0.5)`` clipped to ``[lo, hi]``, still float: MATLAB's conversion of a
+    double into an integer class (``uint8(x)`` rounds halves away from zero, numpy's
+    ``round`` to even). The one rounding rule of every sample this package writes."""
+    return np.clip(np.floor(x + 0.5), lo, hi)
+
+
+def quantize(x: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+    """Float samples already on integer ``dtype``'s scale (0..255 for uint8), rounded half
+    up, clipped to the type's range and cast (:func:`round_half_up`)."""
+    info = np.iinfo(dtype)
+    return round_half_up(x, float(info.min), float(info.max)).astype(dtype)
+
+
 def partial_alpha(px: Pixels) -> bool:
     """Whether the alpha has values between transparent and opaque (no alpha: False)."""
     if channels(px) not in (2, 4):

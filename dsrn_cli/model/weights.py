@@ -216,7 +216,7 @@ def fetch_weights(spec: str | Path, debug: bool = False) -> Path:
         raise WeightsError(f"{spec}: expected hf://OWNER/REPO/FILE")
     from huggingface_hub import hf_hub_download
 
-    from ..evaluation.datasets import cache_dir, quiet_hub
+    from ..cache import cache_dir, quiet_hub
 
     try:
         with quiet_hub(debug):

@@ -21,6 +21,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from ..files.picture import round_half_up as round_half_up  # MATLAB uint8()
+
 
 def _cubic(x: np.ndarray) -> np.ndarray:
     ax = np.abs(x)
@@ -81,11 +83,6 @@ def _plan(shape: tuple[int, int], scale: float | tuple[float, float], size):
         oh, ow = _out_len(h, sh), _out_len(w, sw)
     order = [0, 1] if sh <= sw else [1, 0]
     return {0: (sh, oh), 1: (sw, ow)}, order
-
-
-def round_half_up(x: np.ndarray) -> np.ndarray:
-    """MATLAB's uint8 conversion: halves round away from zero (numpy rounds to even)."""
-    return np.clip(np.floor(x + 0.5), 0, 255)
 
 
 def imresize(

@@ -268,7 +268,7 @@ def weights_digest(model: DSRN) -> str:
 
 
 def cache_root() -> Path:
-    from ..evaluation.datasets import cache_dir
+    from ..cache import cache_dir
 
     return cache_dir() / "backends"
 

@@ -131,7 +131,7 @@ def test_help_shows_examples_and_choices(command) -> None:
 def test_hub_retry_log_is_quiet_unless_debug() -> None:
     """In a fresh process: huggingface_hub configures its logger lazily, on first use."""
     code = ("import logging, sys\n"
-            "from dsrn_cli.evaluation.datasets import quiet_hub\n"
+            "from dsrn_cli.cache import quiet_hub\n"
             "with quiet_hub(debug=sys.argv[1] == 'debug'):\n"
             "    import huggingface_hub.file_download\n"
             "    logging.getLogger('huggingface_hub.utils._http').warning('Retrying in 1s')\n")
