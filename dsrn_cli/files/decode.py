@@ -12,9 +12,9 @@ samples other than uint8/uint16 (signed, 32-bit) are upscaled as float32, values
 (``Picture.source_dtype`` names their type, for the writer).
 
 This module picks the reader and reads what Pillow reads; the format-specific parts live
-beside it: ``tiffpages`` (full-depth TIFF/PNG pages, TIFFs Pillow cannot open),
-``tiffcolour`` (deep CMYK/Lab pages, associated alpha), ``pngchunks`` (IHDR, tRNS,
-gAMA/sRGB/cHRM), ``bmpfile`` (BMP with alpha), ``webpfile`` (animated WebP's alpha flag),
+beside it: ``tiff`` (full-depth TIFF/PNG pages, TIFFs Pillow cannot open),
+``tiffcolour`` (deep CMYK/Lab pages, associated alpha), ``png`` (IHDR, tRNS,
+gAMA/sRGB/cHRM), ``bmp`` (BMP with alpha), ``webp`` (animated WebP's alpha flag),
 with ``profiles`` (ICC) and ``exifxmp`` (orientation, EXIF/XMP edits).
 """
 

@@ -1,14 +1,8 @@
 """Image files: the one module the rest of dsrn asks about formats, bit depth, colour and
 metadata. ``read(path) -> Picture`` and ``write(path, picture, options)``; the decoding
-and encoding live in ``imagedecode`` / ``imageencode`` (with one module per format's
-special cases: ``bmpfile``, ``pngchunks``, ``tiffpages``, ``tiffcolour``, ``webpfile``),
-the data in ``picture``.
-
-What each output format keeps (README, "What is kept"): PNG 8/16-bit, alpha, ICC, EXIF,
-XMP, DPI, text, gAMA/cHRM/sRGB, APNG frames; TIFF 8/16-bit and float, alpha, ICC, EXIF,
-XMP, DPI, one text (ImageDescription), pages; WebP 8-bit RGB, alpha, ICC, EXIF, XMP,
-frames, lossless; JPEG 8-bit, ICC, EXIF, XMP, DPI, one text (COM); GIF 8-bit palette,
-binary transparency, one text (comment), frames.
+and encoding live in ``decode`` / ``encode`` (with one module per format's special cases:
+``bmp``, ``png``, ``tiff``, ``tiffcolour``, ``webp``, ``jpeg``), the data in ``picture``,
+and what each output format holds in ``formats`` (the README's "What is kept" table).
 """
 
 from __future__ import annotations
@@ -30,7 +24,6 @@ from .encode import (
     atomic,
     format_for,
     write,
-    write_atomic,
 )
 from .exifxmp import orient
 from .picture import Picture, Pixels, UpscaleError, as_array, pil_mode
@@ -44,7 +37,7 @@ __all__ = [
     "DEFAULT_MAX_PIXELS", "DEFAULT_PNG_LEVEL", "DEFAULT_QUALITY", "FORMATS", "ImageLike",
     "Picture", "Pixels", "UpscaleError", "WriteOptions", "Written", "as_array", "atomic",
     "decoder_extensions", "format_for", "from_array", "list_images", "orient", "pil_mode",
-    "read", "read_rgb_uint8", "srgb_profile", "to_array", "write", "write_atomic",
+    "read", "read_rgb_uint8", "srgb_profile", "to_array", "write",
 ]  # fmt: skip
 
 

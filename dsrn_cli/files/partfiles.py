@@ -1,11 +1,10 @@
 """dsrn's temp files: ``.NAME.dsrn-HOST-PID.RANDOM.part`` beside each output while it is written.
 
-:func:`atomic` (``imageio.write_atomic`` for Pillow images) creates one per output
-(``tempfile.mkstemp``) and renames it into place; a process killed hard (SIGKILL, power
-loss) leaves it behind. A later run writing into the same folder removes such leftovers,
-but never another live process's: a temp file is stale when its process (by pid, on this
-host) is gone, or, for another host or the pattern before pids were embedded, when it has
-not been written for ``STALE_AFTER_S``.
+:func:`atomic` creates one per output (``tempfile.mkstemp``) and renames it into place; a
+process killed hard (SIGKILL, power loss) leaves it behind. A later run writing into the
+same folder removes such leftovers, but never another live process's: a temp file is stale
+when its process (by pid, on this host) is gone, or, for another host or the pattern before
+pids were embedded, when it has not been written for ``STALE_AFTER_S``.
 """
 
 from __future__ import annotations

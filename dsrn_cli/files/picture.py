@@ -1,7 +1,7 @@
 """What a decoded image file holds: its pixels (one array per frame or page) and metadata.
 
-The reader (``imagedecode``) fills a :class:`Picture`, the pipeline replaces its frames
-with upscaled ones, the writer (``imageencode``) encodes it. Pixels are numpy arrays in
+The reader (``decode``) fills a :class:`Picture`, the pipeline replaces its frames
+with upscaled ones, the writer (``encode``) encodes it. Pixels are numpy arrays in
 the file's own depth: uint8, uint16 (0..65535) or float32 (as stored, nominally 0..1),
 laid out ``H x W`` (grey), ``H x W x 2`` (grey + alpha), ``x 3`` (RGB) or ``x 4`` (RGBA).
 An upscaled 8-bit frame may instead be the Pillow image the pipeline pasted it into

@@ -26,7 +26,7 @@ def webp_canvas_alpha(src: Path, im: Image.Image) -> Image.Image:
     the canvas transparent, and sets the header's alpha flag only for frames with alpha
     of their own (Pillow writes binary transparency so). Pillow trusts the flag and shows
     that canvas black; reopened with the flag set, the frames come with their alpha
-    (all opaque: dropped again by ``imagedecode._read_animation``)."""
+    (all opaque: dropped again by ``decode._read_animation``)."""
     with open(src, "rb") as f:
         head = f.read(21)
     if head[12:16] != b"VP8X" or not head[20] & 0x02:  # not an animation
