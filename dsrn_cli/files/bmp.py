@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .picture import Picture, UpscaleError, check_pixels, partial_alpha
+from .picture import Picture, UpscaleError, check_pixels, partial_alpha, peak
 from .profiles import match_icc
 
 
@@ -98,13 +98,14 @@ def bmp_with_alpha(src: Path, max_pixels: int | None) -> Picture | None:
     if h > 0:
         words = words[::-1]
     deep = max(width for _, _, width in fields) > 8
-    peak = 65535 if deep else 255
-    out = np.zeros((abs(h), w, 4), np.uint16 if deep else np.uint8)
+    dtype = np.uint16 if deep else np.uint8
+    full = int(peak(dtype))
+    out = np.zeros((abs(h), w, 4), dtype)
     for c, (m, shift, width) in enumerate(fields):
         if m:
             top = (1 << width) - 1
             v = (words.astype(np.uint64) & m) >> shift
-            out[..., c] = (v * (2 * peak) + top) // (2 * top)
+            out[..., c] = (v * (2 * full) + top) // (2 * top)
     dpi = tuple(p / 39.3701 for p in ppm) if min(ppm) > 0 else None  # as Pillow reads it
     pic = Picture([out], "BMP", True, "still", dpi=dpi, icc=bmp_icc(src),  # type: ignore[arg-type]
                   partial_alpha=partial_alpha(out))  # fmt: skip

@@ -30,7 +30,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .bmp import bmp_icc, bmp_with_alpha
 from .exifxmp import ORIENTATION, drop_tiff_layout, orient, xmp_oriented
-from .picture import Picture, Pixels, UpscaleError, check_pixels, partial_alpha
+from .picture import Picture, Pixels, UpscaleError, check_pixels, partial_alpha, peak
 from .png import png_colour_chunks, png_colour_type, png_grey_key, png_is_deep
 from .profiles import match_icc, to_srgb
 from .tiff import TIFF_MAGIC, cv2_frames, cv2_only, pipeline_dtype, tag_tuple, tiff_is_deep
@@ -135,12 +135,11 @@ def _keyed(im: Image.Image) -> np.ndarray:
     a = np.asarray(im.convert("L") if im.mode == "1" else im)
     if a.dtype != np.uint16:
         a = a.astype(np.uint8)
-    peak = np.iinfo(a.dtype).max
     if a.ndim == 3:
         opaque = np.any(a != np.asarray(key, dtype=np.int64), axis=2)
     else:
         opaque = a != key
-    alpha = (opaque * peak).astype(a.dtype)
+    alpha = (opaque * peak(a.dtype)).astype(a.dtype)
     return np.dstack([a, alpha])
 
 

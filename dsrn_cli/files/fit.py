@@ -21,6 +21,8 @@ from .picture import (
     has_alpha,
     partial_alpha,
     peak,
+    quantize,
+    round_half_up,
 )
 from .profiles import icc_space, srgb_profile
 
@@ -34,7 +36,7 @@ def _to_depth(a: np.ndarray, dtype: str) -> np.ndarray:
     x = a.astype(np.float64) * (peak(dtype) / peak(src))
     if dtype == "float32":
         return x.astype(np.float32)
-    return np.clip(np.floor(x + 0.5), 0, peak(dtype)).astype(dtype)
+    return quantize(x, dtype)
 
 
 def integer_frames(frames: list[Pixels], source: str, fmt: str, notes: list[str]
@@ -92,7 +94,7 @@ def _as_integers(a: np.ndarray, target: np.dtype, span: tuple[float, float] | No
         x[..., -1] = np.clip(x[..., -1], 0.0, 1.0) * info.max
     top = float(info.max)
     top = np.nextafter(top, 0.0) if top > info.max else top  # 64-bit: 2**63 - 1 rounds up
-    return np.clip(np.floor(x + 0.5), float(info.min), top).astype(target)
+    return round_half_up(x, float(info.min), top).astype(target)
 
 
 def _composite(a: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
@@ -106,7 +108,7 @@ def _composite(a: np.ndarray, background: tuple[int, int, int]) -> np.ndarray:
     if a.dtype == np.float32:
         out = out.astype(np.float32)
     else:
-        out = np.clip(np.floor(out + 0.5), 0, top).astype(a.dtype)
+        out = quantize(out, a.dtype)
     return out[..., 0] if c == 1 else out
 
 

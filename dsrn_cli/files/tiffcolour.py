@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from .picture import Picture, has_alpha, peak
+from .picture import Picture, has_alpha, peak, quantize
 from .profiles import to_srgb
 
 _SEPARATED, _CIELAB = 5, 8  # TIFF Photometric values of CMYK and CIELab pages
@@ -58,7 +58,7 @@ def _at_depth(x: np.ndarray, dtype: np.dtype) -> np.ndarray:
     rounded half up."""
     if dtype.kind == "f":
         return x.astype(np.float32)
-    return np.floor(np.clip(x, 0, 1) * peak(dtype) + 0.5).astype(dtype)
+    return quantize(np.clip(x, 0, 1) * peak(dtype), dtype)
 
 
 def unassociated(a: np.ndarray, extra: int) -> np.ndarray:
@@ -112,10 +112,10 @@ def _deep_lab(
     None) to sRGB(A) through littlecms at 8 bits (Pillow's Lab mode is 8-bit; its raw
     "LAB" bytes are 8-bit CIELab TIFF's: a*, b* signed), said for 16-bit and float;
     ``over``: the associated alpha it is premultiplied by."""
-    lab = np.floor(_unpremultiply(_lab8_units(a), over) + 0.5)
+    lab = _unpremultiply(_lab8_units(a), over)
     u8 = np.empty(a.shape[:2] + (3,), np.uint8)
-    u8[..., 0] = np.clip(lab[..., 0], 0, 255).astype(np.uint8)
-    u8[..., 1:] = np.clip(lab[..., 1:], -128, 127).astype(np.int8).view(np.uint8)
+    u8[..., 0] = quantize(lab[..., 0], np.uint8)
+    u8[..., 1:] = quantize(lab[..., 1:], np.int8).view(np.uint8)
     im = Image.frombytes("LAB", (a.shape[1], a.shape[0]), u8.tobytes())
     rgb, pic.icc = to_srgb(im, pic.icc, pic.notes)
     if a.dtype != np.uint8:
