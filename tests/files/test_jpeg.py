@@ -1,5 +1,11 @@
+"""JPEG: the quality read from a file's tables, the JPEG weights picked by it, and JPEG
+output (8 bits, alpha composited, DPI and EXIF kept)."""
+
+from __future__ import annotations
+
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,10 +13,13 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
+from dsrn_cli.api import upscale_file
 from dsrn_cli.cli.upscale import upscale_command
 from dsrn_cli.files.jpeg import estimate_quality, ijg_table, quality_from_table, roundtrip
 from dsrn_cli.model.network import DSRN, get_config
 from dsrn_cli.model.weights import JPEG_AUTO_MAX_QUALITY, available, save_weights, weights_for_input
+
+from ._helpers import png16, run_upscale, smooth
 
 
 @pytest.fixture
@@ -73,6 +82,7 @@ def bundled(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.mark.slow
 def test_auto_picks_jpeg_weights_by_quality(photo, tmp_path, bundled):
     assert set(available()) == {("lite", 2), ("lite-jpeg", 2)}
     files = {}
@@ -99,3 +109,47 @@ def test_auto_picks_jpeg_weights_by_quality(photo, tmp_path, bundled):
     save_weights(DSRN(get_config("lite", 3, c_lr=8, c_hr=4, c_first=8, steps=2)),
                  bundled / "dsrn_lite_x3.safetensors", {})
     assert weights_for_input(files["q60.jpg"], 3).name == "dsrn_lite_x3.safetensors"
+
+
+def test_16_bit_into_jpeg_is_said(lite: DSRN, tmp_path: Path) -> None:
+    a = (np.linspace(0, 65535, 24 * 32).reshape(24, 32, 1) * np.ones(3)).astype(np.uint16)
+    png16(tmp_path / "in.png", a)
+    with pytest.warns(UserWarning, match="JPEG cannot hold 16-bit"):
+        rec = upscale_file(tmp_path / "in.png", tmp_path / "o.jpg", 2, lite, backend="torch")
+    assert any("16-bit" in n for n in rec["notes"])
+    assert Image.open(tmp_path / "o.jpg").mode == "RGB"
+
+
+def test_jpeg_dpi_and_exif_kept(lite: DSRN, tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    Image.fromarray(smooth(32, 48)).save(tmp_path / "m.jpg", quality=95, dpi=(300, 300),
+                                          exif=exif.tobytes())  # fmt: skip
+    for ext in ("jpg", "png"):
+        upscale_file(tmp_path / "m.jpg", tmp_path / f"o.{ext}", 2, lite, backend="torch")
+        out = Image.open(tmp_path / f"o.{ext}")
+        assert tuple(round(float(v)) for v in out.info["dpi"]) == (300, 300)
+        assert out.getexif().get(0x010F) == "TestCam"
+
+
+def test_alpha_into_jpeg_composited_once(cli: typer.Typer, tmp_path: Path) -> None:
+    a = np.zeros((32, 48, 4), np.uint8)
+    a[..., :3] = (0, 255, 0)  # hidden green under alpha 0
+    a[8:24, 12:36] = (200, 30, 30, 255)
+    d = tmp_path / "in"
+    d.mkdir()
+    for n in ("a", "b"):
+        Image.fromarray(a).save(d / f"{n}.png")
+    r = run_upscale(cli, str(d), "-s", "2", "-o", str(tmp_path / "out"), "--format", "jpg")
+    assert r.exit_code == 0, r.output
+    assert r.output.count("no alpha: composited") == 1  # once per run, not per file
+    out = np.asarray(Image.open(next((tmp_path / "out").glob("a*.jpg"))), dtype=int)
+    assert np.abs(out[2, 2] - (255, 255, 255)).max() <= 2  # white, not the hidden green
+    assert np.abs(out[32, 48] - (200, 30, 30)).max() <= 6
+    r = run_upscale(cli, str(d / "a.png"), "-s", "2", "-o", str(tmp_path / "k.jpg"),
+             "--background", "#000000")  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert np.abs(np.asarray(Image.open(tmp_path / "k.jpg"), dtype=int)[2, 2]).max() <= 2
+    r = run_upscale(cli, str(d / "a.png"), "-s", "2", "-o", str(tmp_path / "x.jpg"),
+                    "--background", "no")  # fmt: skip
+    assert r.exit_code == 2
