@@ -40,7 +40,7 @@ def _to_depth(a: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def integer_frames(frames: list[Pixels], source: str, fmt: str, notes: list[str]
-                    ) -> list[Pixels]:  # fmt: skip
+                   ) -> list[Pixels]:  # fmt: skip
     """float32 frames of integer samples (``Picture.source_dtype`` ``source``) as integers
     again. TIFF: in ``source``, rounded (clipping to its range said). Other formats: their
     depth (PNG 16-bit, the rest 8-bit), the values rounded and written as they are where
@@ -136,7 +136,7 @@ def grey_goes_rgb(px: Pixels, fmt: str, background: tuple[int, int, int]) -> boo
 
 
 def grey_transform(icc: bytes | None, fmt: str, notes: list[str]
-                    ) -> tuple[ImageCms.ImageCmsTransform | None, bytes | None]:  # fmt: skip
+                   ) -> tuple[ImageCms.ImageCmsTransform | None, bytes | None]:  # fmt: skip
     """For grey pixels made RGB (:func:`grey_goes_rgb`): littlecms' transform from their
     grey ICC profile to sRGB, and the profile the RGB pixels then carry (sRGB). No grey
     profile: no transform (R = G = B) and ``icc`` unchanged; an unusable one: dropped."""
@@ -167,9 +167,10 @@ def _grey_to_rgb(a: np.ndarray, transform: ImageCms.ImageCmsTransform | None) ->
 
 
 def fit(px: Pixels, fmt: str, background: tuple[int, int, int], notes: list[str],
-         soft: bool | None = None, grey: ImageCms.ImageCmsTransform | None = None
-         ) -> Pixels:  # fmt: skip
-    """Convert one frame to what ``fmt`` holds, noting every loss. ``soft``: whether the
+        soft: bool | None = None, grey: ImageCms.ImageCmsTransform | None = None
+        ) -> Pixels:  # fmt: skip
+    """Convert one frame to what ``fmt`` holds, noting every loss. ``background``: the
+    RGB colour (0..255) alpha is composited onto where ``fmt`` has none. ``soft``: whether the
     input had partial alpha (None: this frame's alpha is looked at). ``grey``: the
     transform of grey pixels that become RGB (:func:`grey_transform`)."""
     dt = dtype_of(px).name

@@ -18,7 +18,6 @@ from .decode import decoder_extensions, read
 from .encode import (
     DEFAULT_PNG_LEVEL,
     DEFAULT_QUALITY,
-    FORMATS,
     WriteOptions,
     Written,
     atomic,
@@ -26,6 +25,7 @@ from .encode import (
     write,
 )
 from .exifxmp import orient
+from .formats import FORMATS
 from .picture import Picture, Pixels, UpscaleError, as_array, pil_mode
 from .profiles import srgb_profile
 
