@@ -19,7 +19,7 @@ from dsrn_cli.model.weights import (
     save_weights,
     sha256,
 )
-from dsrn_cli.train.loop import TrainArgs
+from dsrn_cli.train.args import TrainArgs
 from dsrn_cli.train.loop import run_training as train
 
 TINY = {"c_lr": 8, "c_hr": 4, "c_first": 8}
@@ -99,9 +99,10 @@ DDP_SCRIPT = """
 import json, os, sys, torch
 sys.path.insert(0, {root!r})
 import dsrn_cli.train.loop as tr
-from dsrn_cli.model.network import get_config
+from dsrn_cli.model.config import get_config
+from dsrn_cli.train.args import TrainArgs
 tr.get_config = lambda n, s, **o: get_config(n, s, **{tiny!r}, **o)
-args = tr.TrainArgs(**json.loads({args!r}))
+args = TrainArgs(**json.loads({args!r}))
 model = tr.run_training(args)
 torch.save(model.state_dict(), os.path.join(args.out, f"rank{{os.environ['RANK']}}.pt"))
 """
