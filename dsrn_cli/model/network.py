@@ -19,9 +19,7 @@ import torch
 from torch import nn
 
 from ..pixels.resize import imresize_torch
-from .config import CONFIGS as CONFIGS  # re-exported: the configuration lives in config.py
-from .config import DSRNConfig as DSRNConfig
-from .config import get_config as get_config
+from .config import DSRNConfig
 
 
 class ResBlock(nn.Module):

@@ -1,4 +1,4 @@
-"""Training data (spec section 3): luma planes, scale augmentation, aligned LR/HR patches.
+"""Training data: luma planes, scale augmentation, aligned LR/HR patches.
 
 Preparation happens once per image and is cached on disk, so the training loop only
 cuts patches. Following the SR literature's MATLAB scripts, an image is converted to
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from PIL import Image
 
 from ..files.imageio import list_images, read_rgb_uint8
 from ..files.jpeg import roundtrip
+from ..files.partfiles import atomic_path
 from ..pixels.color import y_uint8
 from ..pixels.resize import imresize, modcrop
 from ..runtime.tiling import PAD
@@ -115,9 +115,8 @@ def prepare_one(
         hr = modcrop(y if f == 1.0 else imresize(y, f), scale)
         arrays[f"hr{j}"], arrays[f"lr{j}"] = hr, imresize(hr, 1 / scale)
         pairs.append((arrays[f"lr{j}"], hr))
-    tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(cached)
+    with atomic_path(cached, suffix=".npz") as tmp:  # np.savez adds .npz to other names
+        np.savez(tmp, **arrays)
     return pairs
 
 

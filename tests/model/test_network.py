@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from dsrn_cli.model.network import DSRN, DSRNConfig, count_parameters, get_config, receptive_radius
+from dsrn_cli.model.config import DSRNConfig, get_config
+from dsrn_cli.model.network import DSRN, count_parameters, receptive_radius
 
 
 def small(**kw) -> DSRNConfig:

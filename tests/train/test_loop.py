@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from dsrn_cli.model.network import DSRN, get_config
+from dsrn_cli.model.config import get_config
+from dsrn_cli.model.network import DSRN
 from dsrn_cli.model.weights import (
     load_model,
     read_manifest,
