@@ -1,7 +1,7 @@
 """Weights: safetensors files with their configuration in the metadata, a sha256 manifest.
 
 Bundled files live in the top-level ``weights/`` folder, which the wheel installs as the
-package ``dsrn_cli.model.weights``; they are never unpickled, and each is checked against the
+package ``dsrn_cli.bundled``; they are never unpickled, and each is checked against the
 sha256 that ``weights/manifest.json`` records beside it.
 """
 
