@@ -38,7 +38,8 @@ class WeightsError(RuntimeError):
 
 
 def weights_dir() -> Path:
-    """The bundled weights: the installed package data, else the source checkout's folder."""
+    """The bundled weights: ``$DSRN_WEIGHTS_DIR`` if set, else the installed package data,
+    else the source checkout's ``weights/`` folder (two levels above this room)."""
     env = os.environ.get("DSRN_WEIGHTS_DIR")
     if env:
         return Path(env)

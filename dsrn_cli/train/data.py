@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -74,9 +75,10 @@ def prepare_pairs(
     scale: int,
     cache_dir: Path,
     factors: tuple[float, ...] = AUG_FACTORS,
-    progress=None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """All (LR, HR) uint8 luma pairs for ``scale``, from the cache where it has them."""
+    """All (LR, HR) uint8 luma pairs for ``scale``, from the cache where it has them;
+    ``progress(done, total)`` after each image."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     files = list_training_files(dirs)
     pairs = []
@@ -129,7 +131,7 @@ class PatchSampler:
     through a grayscale JPEG round trip at a quality drawn from the same generator.
 
     With ``context=m`` each LR patch comes with ``m`` more LR pixels on every side (the
-    image around it, mirrored past the image border as ``tiling.PAD`` mirrors it), so the
+    image around it, mirrored past the image border as ``runtime.tiling.PAD`` mirrors it), so the
     network sees what a tile sees at inference; the HR patch stays the core's: the
     trainer scores the centre of the output only (:func:`crop_context`).
     """

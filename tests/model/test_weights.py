@@ -134,3 +134,18 @@ def test_a_failed_weights_write_leaves_nothing(tmp_path, monkeypatch):
         w.save_weights(tiny_net(), tmp_path / "other.safetensors", {})
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, w.MANIFEST]
     assert (tmp_path / w.MANIFEST).read_text() == before
+
+
+def test_weights_dir_falls_back_to_the_checkouts_folder(monkeypatch):
+    """Without installed package data the bundled files are the source checkout's
+    ``weights/`` (the module sits two folders down: dsrn_cli/model/weights.py)."""
+    from pathlib import Path
+
+    def not_installed(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.delenv("DSRN_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(w.resources, "files", not_installed)
+    folder = w.weights_dir()
+    assert folder == Path(w.__file__).resolve().parents[2] / "weights"
+    assert (folder / w.MANIFEST).is_file() and ("lite", 2) in w.available(folder)
