@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsrn_cli.model.network import DSRNConfig
+from dsrn_cli.model.config import DSRNConfig
 from dsrn_cli.runtime import strips as asm
 from dsrn_cli.runtime.backends import Backend
 from dsrn_cli.runtime.strips import assemble_array

@@ -14,7 +14,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from dsrn_cli.model.network import CONFIGS, DSRN, get_config
+from dsrn_cli.model.config import CONFIGS, get_config
+from dsrn_cli.model.network import DSRN
 
 
 def timed(fn, steps: int, device: torch.device) -> float:

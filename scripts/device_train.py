@@ -49,7 +49,8 @@ def main() -> None:
             args.pop("init", None)
         out.mkdir(parents=True, exist_ok=True)
         code = ("import sys, json, torch; sys.path.insert(0, '.'); torch.set_num_threads(2);"
-                "from dsrn_cli.train.loop import run_training, TrainArgs;"
+                "from dsrn_cli.train.args import TrainArgs;"
+                "from dsrn_cli.train.loop import run_training;"
                 f"run_training(TrainArgs(**json.loads({json.dumps(json.dumps(args))})))")
         log = open(out / "stdout.txt", "a")
         procs[name] = subprocess.Popen([sys.executable, "-u", "-c", code], stdout=log,

@@ -18,7 +18,8 @@ import torch
 
 from dsrn_cli.evaluation.bench import evaluate
 from dsrn_cli.files.imageio import list_images
-from dsrn_cli.model.network import DSRN, get_config
+from dsrn_cli.model.config import get_config
+from dsrn_cli.model.network import DSRN
 from dsrn_cli.model.weights import load_model
 
 

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 
 from dsrn_cli.api import upscale, upscale_file
 from dsrn_cli.files.imageio import UpscaleError
-from dsrn_cli.model.network import DSRN, DSRNConfig
+from dsrn_cli.model.config import DSRNConfig
+from dsrn_cli.model.network import DSRN
 from dsrn_cli.runtime.backends import TorchBackend
 from dsrn_cli.runtime.tiling import iter_rows, upscale_luma
 

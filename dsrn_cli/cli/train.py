@@ -126,7 +126,7 @@ def train_command(
 ) -> None:
     """Train DSRN on folders of HR images (resumable; runs under torchrun too)."""
     from ..evaluation.datasets import BENCHMARKS, DatasetError, cached_dataset, resolve_dataset
-    from ..train.loop import TrainArgs, TrainInputError, check_inputs
+    from ..train.args import TrainArgs, TrainInputError, check_inputs
     from ..train.loop import run_training as run
 
     console = Console(stderr=True, soft_wrap=True)

@@ -1,7 +1,7 @@
 """DSRN's configuration: the fields that fix the graph and the weights' shapes, and the
-named sizes (spec section 2). Torch-free, so the command line can list them at start-up
-without importing torch; :mod:`dsrn_cli.model.network` builds the network from a
-:class:`DSRNConfig`."""
+named sizes (the paper's widths, and a smaller one that trains and runs on a laptop CPU).
+Torch-free, so the command line can list them at start-up without importing torch;
+:mod:`dsrn_cli.model.network` builds the network from a :class:`DSRNConfig`."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ..files.partfiles import atomic_path
 from .network import DSRN
 
 OPSET = 17
@@ -77,8 +78,7 @@ def export_file(model: DSRN, out: Path, source_sha256: str, tile: int = 64) -> P
     except ImportError:
         raise ExportError(f"dsrn export needs the onnx package; {ONNX_HINT}") from None
     out = Path(out)
-    tmp = out.with_name(f".{out.name}.part")
-    try:
+    with atomic_path(out) as tmp:
         export_onnx(model, tmp, tile)
         add_metadata(tmp, {
             "dsrn_config": json.dumps(model.cfg.to_dict()),
@@ -88,7 +88,4 @@ def export_file(model: DSRN, out: Path, source_sha256: str, tile: int = 64) -> P
             "input": "lr: 1x1xHxW float32 luma in [0, 1]",
             "output": "residual: 1x1x(scale*H)x(scale*W) float32",
         })  # fmt: skip
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out

@@ -1,4 +1,7 @@
-"""The Dual-State Recurrent Network (Han et al., CVPR 2018), as spec section 2.
+"""The Dual-State Recurrent Network (Han et al., CVPR 2018): the paper's layers, except
+that the maps between the states (``f_up``, ``f_down``) use kernel = stride = scale, which
+treats every HR pixel alike at every scale (a 3x3 kernel at stride 4 would leave HR pixels
+that no LR pixel reaches).
 
 Two states exchange information at every step ``t = 1..T``::
 
@@ -19,9 +22,7 @@ import torch
 from torch import nn
 
 from ..pixels.resize import imresize_torch
-from .config import CONFIGS as CONFIGS  # re-exported: the configuration lives in config.py
-from .config import DSRNConfig as DSRNConfig
-from .config import get_config as get_config
+from .config import DSRNConfig
 
 
 class ResBlock(nn.Module):
@@ -115,7 +116,7 @@ def receptive_radius(cfg: DSRNConfig) -> int:
     no faster (f_up and f_down map a cell to itself, f_hr's 2 HR pixels are at most 1
     cell), so the LR chain sets the reach: 2 per step. The output conv adds 1 HR pixel
     (1 cell). Total ``2T + 3`` (17 for T = 7), exact for every config (the influence of
-    one input pixel measured in tests/test_model.py); the bicubic base reaches only 2.
+    one input pixel measured in tests/model/test_network.py); the bicubic base reaches only 2.
     Every kept pixel of a tile with this margin sees what a whole-image pass sees.
     """
     return 2 * cfg.steps + 3  # steps >= 1, so always past the base's 2

@@ -1,7 +1,7 @@
 """Weights: safetensors files with their configuration in the metadata, a sha256 manifest.
 
 Bundled files live in the top-level ``weights/`` folder, which the wheel installs as the
-package ``dsrn_cli.model.weights``; they are never unpickled, and each is checked against the
+package ``dsrn_cli.bundled``; they are never unpickled, and each is checked against the
 sha256 that ``weights/manifest.json`` records beside it.
 """
 
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from safetensors import safe_open
 
 from ..files.jpeg import estimate_quality
+from ..files.partfiles import atomic_path
 from .config import DSRNConfig
 
 if TYPE_CHECKING:  # torch loads only where tensors do (dsrn --help, dsrn models: no torch)
@@ -37,7 +38,8 @@ class WeightsError(RuntimeError):
 
 
 def weights_dir() -> Path:
-    """The bundled weights: the installed package data, else the source checkout's folder."""
+    """The bundled weights: ``$DSRN_WEIGHTS_DIR`` if set, else the installed package data,
+    else the source checkout's ``weights/`` folder (two levels above this room)."""
     env = os.environ.get("DSRN_WEIGHTS_DIR")
     if env:
         return Path(env)
@@ -71,13 +73,11 @@ def save_weights(model: DSRN, path: Path, meta: dict[str, object]) -> str:
     """Write ``model`` atomically with its config and ``meta`` as metadata; return sha256."""
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"config": json.dumps(model.cfg.to_dict())}
     metadata.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()})
     state = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=metadata)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return sha256(path)
 
 
@@ -85,9 +85,8 @@ def record(path: Path, digest: str, meta: dict[str, object]) -> None:
     """Put ``path``'s sha256 and provenance into the manifest of its folder."""
     manifest = read_manifest(path.parent)
     manifest[path.name] = {"sha256": digest, **meta}
-    tmp = path.parent / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    tmp.replace(path.parent / MANIFEST)
+    with atomic_path(path.parent / MANIFEST) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
 
 
 def read_metadata(path: Path) -> dict[str, str]:

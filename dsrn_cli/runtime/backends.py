@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..model.network import DSRN, DSRNConfig, receptive_radius
+from ..model.config import DSRNConfig
+from ..model.network import DSRN, receptive_radius
 from ..model.weights import WeightsError, fetch_weights, load_model, resolve
 from ..pixels.resize import imresize_torch
 from .device import pick_device

@@ -1,4 +1,4 @@
-"""Training data (spec section 3): luma planes, scale augmentation, aligned LR/HR patches.
+"""Training data: luma planes, scale augmentation, aligned LR/HR patches.
 
 Preparation happens once per image and is cached on disk, so the training loop only
 cuts patches. Following the SR literature's MATLAB scripts, an image is converted to
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from PIL import Image
 
 from ..files.imageio import list_images, read_rgb_uint8
 from ..files.jpeg import roundtrip
+from ..files.partfiles import atomic_path
 from ..pixels.color import y_uint8
 from ..pixels.resize import imresize, modcrop
 from ..runtime.tiling import PAD
@@ -74,9 +75,10 @@ def prepare_pairs(
     scale: int,
     cache_dir: Path,
     factors: tuple[float, ...] = AUG_FACTORS,
-    progress=None,
+    progress: Callable[[int, int], object] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """All (LR, HR) uint8 luma pairs for ``scale``, from the cache where it has them."""
+    """All (LR, HR) uint8 luma pairs for ``scale``, from the cache where it has them;
+    ``progress(done, total)`` after each image."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     files = list_training_files(dirs)
     pairs = []
@@ -115,9 +117,8 @@ def prepare_one(
         hr = modcrop(y if f == 1.0 else imresize(y, f), scale)
         arrays[f"hr{j}"], arrays[f"lr{j}"] = hr, imresize(hr, 1 / scale)
         pairs.append((arrays[f"lr{j}"], hr))
-    tmp = cached.with_name(f"{cached.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(cached)
+    with atomic_path(cached, suffix=".npz") as tmp:  # np.savez adds .npz to other names
+        np.savez(tmp, **arrays)
     return pairs
 
 
@@ -130,7 +131,7 @@ class PatchSampler:
     through a grayscale JPEG round trip at a quality drawn from the same generator.
 
     With ``context=m`` each LR patch comes with ``m`` more LR pixels on every side (the
-    image around it, mirrored past the image border as ``tiling.PAD`` mirrors it), so the
+    image around it, mirrored past the image border as ``runtime.tiling.PAD`` mirrors it), so the
     network sees what a tile sees at inference; the HR patch stays the core's: the
     trainer scores the centre of the output only (:func:`crop_context`).
     """

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from dsrn_cli.api import upscale_file
 from dsrn_cli.cli.upscale import upscale_command
 from dsrn_cli.files.jpeg import estimate_quality, ijg_table, quality_from_table, roundtrip
-from dsrn_cli.model.network import DSRN, get_config
+from dsrn_cli.model.config import get_config
+from dsrn_cli.model.network import DSRN
 from dsrn_cli.model.weights import JPEG_AUTO_MAX_QUALITY, available, save_weights, weights_for_input
 
 from ._helpers import png16, run_upscale, smooth

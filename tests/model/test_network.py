@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from dsrn_cli.model.network import DSRN, DSRNConfig, count_parameters, get_config, receptive_radius
+from dsrn_cli.model.config import DSRNConfig, get_config
+from dsrn_cli.model.network import DSRN, count_parameters, receptive_radius
+from tests.util import tiny_net
 
 
 def small(**kw) -> DSRNConfig:
@@ -75,10 +77,9 @@ def test_random_model_on_odd_image():
 )
 def test_receptive_radius_is_the_exact_influence(scale: int, kw: dict) -> None:
     """One input pixel moves outputs up to exactly ``receptive_radius`` LR cells away."""
-    cfg = DSRNConfig(scale=scale, c_lr=8, c_hr=8, c_first=8, steps=3, **kw)
     torch.manual_seed(0)
-    m = DSRN(cfg).double().eval()
-    r = receptive_radius(cfg)
+    m = tiny_net(scale, width=8, steps=3, **kw).double()
+    r = receptive_radius(m.cfg)
     n = 2 * r + 7
     c = n // 2
     x = torch.rand(1, 1, n, n, dtype=torch.float64)

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import dsrn_cli.model.weights as w
+from tests.util import run_cli
 
 
 def test_bundled_files_match_manifest_and_load():
@@ -70,12 +71,9 @@ def _photo(side: int = 40):
     return Image.fromarray(img.astype(np.uint8))
 
 
+@pytest.mark.slow  # the real bundled weights upscale three images through the CLI
 def test_upscale_summary_says_which_weights_auto_used(tmp_path):
     """A quality-50 JPEG and a PNG in one auto run: the summary counts both files."""
-    from typer.testing import CliRunner
-
-    from dsrn_cli.cli.app import app
-
     if ("lite-jpeg", 2) not in w.available():
         pytest.skip("no lite-jpeg x2 bundled")
     src = tmp_path / "in"
@@ -83,8 +81,8 @@ def test_upscale_summary_says_which_weights_auto_used(tmp_path):
     _photo().save(src / "a.jpg", quality=50)
     _photo().save(src / "b.png")
     _photo().save(src / "c.png")
-    res = CliRunner().invoke(app, ["upscale", str(src), "-s", "2", "-o", str(tmp_path / "out"),
-                                   "--device", "cpu", "--backend", "torch"])
+    res = run_cli("upscale", src, "-s", "2", "-o", tmp_path / "out",
+                  "--device", "cpu", "--backend", "torch")
     assert res.exit_code == 0, res.output
     line = next(x for x in res.output.splitlines() if x.startswith("weights:"))
     assert line == "weights: dsrn_lite_x2 (2 files), dsrn_lite-jpeg_x2 (1 file)"
@@ -102,10 +100,6 @@ def test_tally_weights_line_counts_done_files_only():
 
 
 def test_models_marks_the_jpeg_files_role(monkeypatch):
-    from typer.testing import CliRunner
-
-    from dsrn_cli.cli.app import app
-
     rows = {r["name"]: r for r in w.describe() if r["scale"] == 2}
     if "lite-jpeg" not in rows:
         pytest.skip("no lite-jpeg x2 bundled")
@@ -113,7 +107,45 @@ def test_models_marks_the_jpeg_files_role(monkeypatch):
     assert rows["lite-jpeg"]["role"] == f"JPEG inputs of quality <= {q}"
     assert rows["lite-jpeg"]["auto_jpeg"] and not rows["lite-jpeg"]["auto"]
     assert not rows["lite"]["auto_jpeg"]
-    out = CliRunner().invoke(app, ["models"]).output
+    out = run_cli("models").output
     (row,) = [x for x in out.splitlines() if x.startswith("lite-jpeg") and " x2 " in x]
     assert row.split()[-1] == "JPEG"
     assert f"JPEG: used instead for JPEG inputs of quality <= {q}" in " ".join(out.split())
+
+
+def test_a_failed_weights_write_leaves_nothing(tmp_path, monkeypatch):
+    """save_weights and record write a temp file and rename it: on an error neither the
+    file nor a temp file is left, and an existing manifest is kept whole."""
+    import safetensors.torch
+
+    from tests.util import tiny_net
+
+    path = tmp_path / "dsrn_tiny_x2.safetensors"
+    digest = w.save_weights(tiny_net(), path, {"train_steps": 1})
+    w.record(path, digest, {"train_steps": 1})
+    before = (tmp_path / w.MANIFEST).read_text()
+
+    def broken(state, filename, metadata=None):
+        open(filename, "wb").write(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", broken)
+    with pytest.raises(OSError):
+        w.save_weights(tiny_net(), tmp_path / "other.safetensors", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, w.MANIFEST]
+    assert (tmp_path / w.MANIFEST).read_text() == before
+
+
+def test_weights_dir_falls_back_to_the_checkouts_folder(monkeypatch):
+    """Without installed package data the bundled files are the source checkout's
+    ``weights/`` (the module sits two folders down: dsrn_cli/model/weights.py)."""
+    from pathlib import Path
+
+    def not_installed(name):
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.delenv("DSRN_WEIGHTS_DIR", raising=False)
+    monkeypatch.setattr(w.resources, "files", not_installed)
+    folder = w.weights_dir()
+    assert folder == Path(w.__file__).resolve().parents[2] / "weights"
+    assert (folder / w.MANIFEST).is_file() and ("lite", 2) in w.available(folder)

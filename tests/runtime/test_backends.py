@@ -19,7 +19,8 @@ from dsrn_cli.cli.app import app
 from dsrn_cli.cli.upscale import upscale_command
 from dsrn_cli.evaluation.bench import evaluate
 from dsrn_cli.files.imageio import list_images
-from dsrn_cli.model.network import DSRN, DSRNConfig
+from dsrn_cli.model.config import DSRNConfig
+from dsrn_cli.model.network import DSRN
 from dsrn_cli.model.weights import save_weights, sha256
 from dsrn_cli.runtime import backends
 from dsrn_cli.runtime.backends import BackendError, TorchBackend, installed, pick_backend

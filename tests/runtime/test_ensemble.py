@@ -9,7 +9,8 @@ import torch
 from dsrn_cli.api import upscale
 from dsrn_cli.evaluation.bench import evaluate
 from dsrn_cli.files.imageio import list_images
-from dsrn_cli.model.network import DSRN, DSRNConfig
+from dsrn_cli.model.config import DSRNConfig
+from dsrn_cli.model.network import DSRN
 from dsrn_cli.runtime.backends import TorchBackend
 from dsrn_cli.runtime.ensemble import VIEWS, backward, forward, self_ensemble, with_ensemble
 from dsrn_cli.runtime.tiling import upscale_luma

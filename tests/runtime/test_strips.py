@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dsrn_cli.model.network import DSRN, DSRNConfig
+from dsrn_cli.model.config import DSRNConfig
+from dsrn_cli.model.network import DSRN
 from dsrn_cli.pixels.color import rgb_to_ycbcr, ycbcr_to_rgb
 from dsrn_cli.pixels.resize import imresize
 from dsrn_cli.runtime import strips as asm

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from dsrn_cli.model.network import DSRN, DSRNConfig
+from dsrn_cli.model.config import DSRNConfig
+from dsrn_cli.model.network import DSRN
 from dsrn_cli.runtime.backends import TorchBackend
 from dsrn_cli.runtime.tiling import spans, upscale_luma
 

@@ -1,5 +1,6 @@
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from dsrn_cli.model.network import DSRN, get_config
+from dsrn_cli.model.config import get_config
+from dsrn_cli.model.network import DSRN
 from dsrn_cli.model.weights import (
     load_model,
     read_manifest,
@@ -19,8 +21,9 @@ from dsrn_cli.model.weights import (
     save_weights,
     sha256,
 )
-from dsrn_cli.train.loop import TrainArgs
+from dsrn_cli.train.args import TrainArgs
 from dsrn_cli.train.loop import run_training as train
+from tests.util import run_cli
 
 TINY = {"c_lr": 8, "c_hr": 4, "c_first": 8}
 
@@ -51,6 +54,7 @@ def _tiny_config(monkeypatch):
     monkeypatch.setattr(tr, "get_config", lambda n, s, **o: get_config(n, s, **TINY, **o))
 
 
+@pytest.mark.slow  # a 60-step training run
 def test_training_lowers_loss(data, tmp_path):
     train(_args(data, tmp_path / "run", steps=60, val_every=20))
     rows = list(__import__("csv").DictReader(open(tmp_path / "run" / "log.csv")))
@@ -59,6 +63,7 @@ def test_training_lowers_loss(data, tmp_path):
     assert (tmp_path / "run" / "last.safetensors").exists()
 
 
+@pytest.mark.slow  # three training runs
 def test_resume_continues_exactly(data, tmp_path):
     torch.set_num_threads(1)
     full = train(_args(data, tmp_path / "a"))
@@ -99,14 +104,23 @@ DDP_SCRIPT = """
 import json, os, sys, torch
 sys.path.insert(0, {root!r})
 import dsrn_cli.train.loop as tr
-from dsrn_cli.model.network import get_config
+from dsrn_cli.model.config import get_config
+from dsrn_cli.train.args import TrainArgs
 tr.get_config = lambda n, s, **o: get_config(n, s, **{tiny!r}, **o)
-args = tr.TrainArgs(**json.loads({args!r}))
+args = TrainArgs(**json.loads({args!r}))
 model = tr.run_training(args)
 torch.save(model.state_dict(), os.path.join(args.out, f"rank{{os.environ['RANK']}}.pt"))
 """
 
 
+def _free_port() -> int:
+    """A port no one listens on now: two test runs side by side need not share one."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow  # two torchrun child processes
 def test_ddp_gloo_two_processes_agree(data, tmp_path):
     out = tmp_path / "ddp"
     args = json.dumps({"scale": 2, "data": [str(data)], "out": str(out), "steps": 3, "batch": 2,
@@ -116,7 +130,8 @@ def test_ddp_gloo_two_processes_agree(data, tmp_path):
     script.write_text(DDP_SCRIPT.format(root=str(Path(__file__).parents[2]), tiny=TINY, args=args))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-                    "--master-port", "29533", str(script)], check=True, env=env, timeout=300)
+                    "--master-port", str(_free_port()), str(script)],
+                   check=True, env=env, timeout=300)
     a = torch.load(out / "rank0.pt")
     b = torch.load(out / "rank1.pt")
     init = DSRN(get_config("lite", 2, steps=2, **TINY)).state_dict()
@@ -125,6 +140,7 @@ def test_ddp_gloo_two_processes_agree(data, tmp_path):
     assert any(not torch.equal(a[k], init[k]) for k in a)  # it did train
 
 
+@pytest.mark.slow  # three training runs
 def test_jpeg_patches_differ_and_resume_exactly(data, tmp_path):
     from dsrn_cli.train.data import PatchSampler, parse_jpeg_range, prepare_pairs
 
@@ -189,15 +205,14 @@ def test_training_with_context_runs_and_records_it(data, tmp_path):
 
 
 def _cli(*args: str, cwd: Path | None = None):
-    from typer.testing import CliRunner
-
-    from dsrn_cli.cli.app import app, expand_multi
+    """``dsrn ARGS`` as the entry point reads it (``--data A B`` is two --data values)."""
+    from dsrn_cli.cli.app import expand_multi
 
     if cwd is not None:
         old = os.getcwd()
         os.chdir(cwd)
     try:
-        return CliRunner().invoke(app, expand_multi(list(args)))
+        return run_cli(*expand_multi(list(args)))
     finally:
         if cwd is not None:
             os.chdir(old)
@@ -245,6 +260,7 @@ def test_cli_val_without_images_is_refused_up_front(data, tmp_path):
     assert res.output.count("\n") == 1 and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # three training runs
 def test_cli_existing_run_needs_resume_or_overwrite(data, tmp_path):
     out = tmp_path / "runs" / "x2"
     common = ["train", "-s", "2", "--data", str(data), "--out", str(out), "--steps", "3",
@@ -309,3 +325,23 @@ def test_cli_errors_are_one_line_and_debug_shows_the_traceback(data, tmp_path, m
 
     monkeypatch.setattr(tr, "run_training", interrupted)
     assert _cli(*common).exit_code == 130
+
+
+def test_a_run_leaves_only_its_files_and_a_failed_write_none(data, tmp_path, monkeypatch):
+    """Checkpoint, weights, manifest and cached pairs are written beside their names and
+    renamed into place: no temp file stays, also when the writer fails."""
+    import dsrn_cli.train.data as td
+
+    train(_args(data, tmp_path / "run", steps=2))
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "args.json", "ckpt.pt", "last.safetensors", "log.csv"]
+    assert all(not p.name.startswith(".") for p in (tmp_path / "cache").iterdir())
+
+    def broken_savez(path, **arrays):
+        Path(path).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(td.np, "savez", broken_savez)
+    with pytest.raises(OSError):
+        td.prepare_pairs([data], 3, tmp_path / "cache3")
+    assert list((tmp_path / "cache3").iterdir()) == []
