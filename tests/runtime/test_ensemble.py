@@ -9,10 +9,11 @@ import torch
 from dsrn_cli.api import upscale
 from dsrn_cli.evaluation.bench import evaluate
 from dsrn_cli.files.imageio import list_images
-from dsrn_cli.model.network import DSRN, DSRNConfig
-from dsrn_cli.runtime.backends import TorchBackend
+from dsrn_cli.model.network import DSRN
+from dsrn_cli.runtime.engines import TorchBackend
 from dsrn_cli.runtime.ensemble import VIEWS, backward, forward, self_ensemble, with_ensemble
 from dsrn_cli.runtime.tiling import upscale_luma
+from tests.util import tiny_net
 
 RNG = np.random.default_rng(1)
 
@@ -35,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def tiny() -> DSRN:
     torch.manual_seed(0)
-    return DSRN(DSRNConfig(scale=2, c_lr=8, c_hr=8, c_first=8, steps=2)).eval()
+    return tiny_net()
 
 
 def _skewed(y: np.ndarray) -> np.ndarray:

@@ -1,5 +1,5 @@
-"""Issue 16, the pixel side: partial alpha resampled premultiplied (row 7), flat images
-stay flat at the border (row 9), float32 arrays upscaled in float (row 2).
+"""The pixel side of upscaling: partial alpha resampled premultiplied, flat images stay
+flat at the border, float32 arrays upscaled in float.
 
 Bundled ``lite`` with the torch backend, on images of a few dozen pixels. Every expected
 value is the input's own colour or comes from numpy / np.pad, not from the code tested.
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import dsrn_cli
-from dsrn_cli.api import upscale_array
-from dsrn_cli.runtime.backends import Backend, get_model
+from dsrn_cli.runtime.backend import Backend
+from dsrn_cli.runtime.render import upscale_array
+from dsrn_cli.runtime.selection import get_model
 from dsrn_cli.runtime.tiling import upscale_luma
 
 RNG = np.random.default_rng(16)
