@@ -10,12 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import dsrn_cli.api as pipeline
 from dsrn_cli.runtime import render
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_upscale_twice_in_a_fresh_process() -> None:
     code = """
 import inspect

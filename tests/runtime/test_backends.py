@@ -65,6 +65,7 @@ def _hide(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setattr(builtins, "__import__", fake)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", OPTIONAL)
 @pytest.mark.parametrize("scale", [2, 3])
 def test_backend_matches_torch_on_odd_tiles(name: str, scale: int) -> None:
@@ -91,6 +92,7 @@ def test_torch_channels_last_matches_the_model() -> None:
     assert np.abs(be.sr(x) - want).max() * 255 < 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", OPTIONAL)
 def test_same_psnr_on_set5_every_backend(set5: Path, name: str) -> None:
     paths = list_images(set5)[:2]
@@ -100,6 +102,7 @@ def test_same_psnr_on_set5_every_backend(set5: Path, name: str) -> None:
     assert abs(got["psnr"] - ref["psnr"]) < 0.01
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not OPTIONAL, reason="no optional backend installed")
 def test_corrupt_or_stale_cache_entry_is_rebuilt(fresh_cache: Path) -> None:
     name = OPTIONAL[0]
@@ -119,6 +122,7 @@ def test_corrupt_or_stale_cache_entry_is_rebuilt(fresh_cache: Path) -> None:
     assert len(list(fresh_cache.iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_missing_backend_gives_a_hint_and_auto_skips_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_cache: Path, cli
 ) -> None:
@@ -155,6 +159,7 @@ def test_auto_is_torch_off_the_cpu_and_others_refuse_it() -> None:
 @pytest.mark.skipif(
     not (installed("onnxruntime") and installed("onnx")), reason="onnx/onnxruntime not installed"
 )
+@pytest.mark.slow
 def test_export_runs_in_onnxruntime_on_an_odd_input(tmp_path: Path) -> None:
     import onnx
     import onnxruntime as ort
@@ -206,6 +211,7 @@ def test_default_install_has_what_the_openvino_path_imports() -> None:
     assert {"openvino", "onnx", "torch"} <= names
 
 
+@pytest.mark.slow
 @pytest.mark.skipif("openvino" not in OPTIONAL, reason="openvino not installed")
 def test_openvino_bf16_is_opt_in_and_close_to_f32() -> None:
     """``--precision bf16`` on a CPU: OpenVINO's bf16 hint, a copy; f32 stays the default.
@@ -224,6 +230,7 @@ def test_openvino_bf16_is_opt_in_and_close_to_f32() -> None:
         with_precision(be, "fp16")
 
 
+@pytest.mark.slow
 def test_cli_precision_on_a_cpu(tmp_path: Path) -> None:
     """bf16 is accepted with openvino (or auto resolving to it); anything else exits 2."""
     src = tmp_path / "a.png"

@@ -82,6 +82,7 @@ def test_ensemble_per_tile_equals_whole_image(tiny: DSRN) -> None:
     assert np.abs(whole - tiled).max() * 255 <= 1e-3
 
 
+@pytest.mark.slow
 def test_api_ensemble_tiled_equals_untiled_and_differs_from_plain(tiny: DSRN) -> None:
     img = RNG.integers(0, 256, (30, 44, 3), dtype=np.uint8)
     a = upscale(img, 2, model=tiny, tile=1000, ensemble=True).astype(np.int16)
@@ -101,6 +102,7 @@ def test_api_ensemble_is_the_rounded_mean_on_gray(tiny: DSRN) -> None:
     assert np.abs(got - want).max() <= 1 and np.mean(got != want) < 0.01
 
 
+@pytest.mark.slow
 def test_bench_ensemble_on_a_set5_crop(set5, tmp_path, tiny: DSRN) -> None:
     from PIL import Image
 

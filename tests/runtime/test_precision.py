@@ -60,6 +60,7 @@ def test_cpu_has_native_bf16_agrees_with_the_cpu_flags() -> None:
         assert not precision.cpu_has_native_bf16()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_OV, reason="openvino not installed")
 @pytest.mark.parametrize("native", [True, False])
 def test_cli_default_records_the_precision_that_ran(
@@ -85,6 +86,7 @@ def test_cli_default_records_the_precision_that_ran(
     assert np.abs(got["auto"][1] - got["fp32"][1]).max() <= 8
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_OV, reason="openvino not installed")
 def test_python_api_default_follows_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     from dsrn_cli.api import upscale
@@ -99,6 +101,7 @@ def test_python_api_default_follows_auto(monkeypatch: pytest.MonkeyPatch) -> Non
         upscale(img, 2, model="lite", device="cpu", backend="torch", precision="fp16")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_OV, reason="openvino not installed")
 def test_bf16_error_bound_on_a_real_image(set5: Path) -> None:
     """Where this CPU has bf16 units: Set5 'bird' x2 lite, bf16 vs f32 on the bench protocol.

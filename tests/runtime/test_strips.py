@@ -82,6 +82,7 @@ def test_strips_equal_whole_image_on_cpu(net: TorchBackend, shape: tuple, dtype:
     assert np.array_equal(got, want)  # identical, not merely close
 
 
+@pytest.mark.slow
 def test_torch_path_within_one_level(net: TorchBackend) -> None:
     """The accelerator's code path, run here on the CPU: within one grey level."""
     for shape, dtype in CASES:
