@@ -22,7 +22,7 @@ import numpy as np
 
 from dsrn_cli.model.config import DSRNConfig
 from dsrn_cli.runtime import strips as asm
-from dsrn_cli.runtime.backends import Backend
+from dsrn_cli.runtime.backend import Backend
 from dsrn_cli.runtime.strips import assemble_array
 
 

@@ -119,7 +119,8 @@ def model_only(config: str, scale: int, backend: str, tile: int, repeat: int = 2
     precision after a dash (``openvino-bf16``, ``torch-bf16``: CPU autocast)."""
     import numpy as np
 
-    from dsrn_cli.runtime.backends import TorchBackend, get_model, pick_backend, with_precision
+    from dsrn_cli.runtime.engines import TorchBackend
+    from dsrn_cli.runtime.selection import get_model, pick_backend, with_precision
 
     net = get_model(scale, config, device="cpu")
     if backend == "torch-nchw":
@@ -223,7 +224,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(ROOT))
-    from dsrn_cli.runtime.backends import installed
+    from dsrn_cli.runtime.engines import installed
 
     names = a.backends.split(",") if a.backends else [
         b for b in ("torch", "openvino", "onnxruntime") if installed(b)]  # fmt: skip
@@ -299,7 +300,7 @@ def main() -> None:
                 if extra and extra[1] != "torch" and (config, scale, extra[1]) not in done:
                     # convert into an empty cache, then again from the cache
                     code = (f"import time, {extra[1]}; "
-                            "from dsrn_cli.runtime.backends import get_model; "
+                            "from dsrn_cli.runtime.selection import get_model; "
                             f"get_model({scale}, {config!r}, device='cpu'); t=time.time(); "
                             f"get_model({scale}, {config!r}, device='cpu', backend={extra[1]!r});"
                             " print(time.time()-t)")  # fmt: skip

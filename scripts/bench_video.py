@@ -33,7 +33,7 @@ from dsrn_cli.model.weights import load_model, resolve  # noqa: E402
 from dsrn_cli.pixels.color import rgb_to_y  # noqa: E402
 from dsrn_cli.pixels.resize import imresize  # noqa: E402
 from dsrn_cli.run.video import upscale_video  # noqa: E402
-from dsrn_cli.runtime.backends import pick_backend  # noqa: E402
+from dsrn_cli.runtime.selection import pick_backend  # noqa: E402
 
 SHARED = Path(os.environ.get("DSRN_SHARED", ROOT / ".." / "shared"))
 SET14 = SHARED / "data" / "test" / "Set14"

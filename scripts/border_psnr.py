@@ -58,7 +58,7 @@ def _emit(
     from dsrn_cli.pixels.color import y_uint8
     from dsrn_cli.pixels.resize import imresize, modcrop
     from dsrn_cli.runtime import tiling
-    from dsrn_cli.runtime.backends import get_model
+    from dsrn_cli.runtime.selection import get_model
 
     if pad is not None:
         tiling.PAD = pad

@@ -80,7 +80,7 @@ def window_seconds(be, tile: int, repeat: int = 3) -> float:
 def measure(config: str, scale: int, a: argparse.Namespace) -> dict:
     from dsrn_cli.evaluation.bench import evaluate
     from dsrn_cli.files.imageio import list_images
-    from dsrn_cli.runtime.backends import get_model, with_precision
+    from dsrn_cli.runtime.selection import get_model, with_precision
 
     f32 = get_model(scale, config, device="cpu", backend="openvino")
     t0 = time.perf_counter()

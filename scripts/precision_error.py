@@ -37,13 +37,13 @@ def cpu_name() -> str:
 
 def measure(config: str, scale: int, dataset: str, bound: float) -> dict:
     """One config x scale on one set: per-image diffs and PSNRs, and the set's summary."""
-    from dsrn_cli.api import upscale_array
     from dsrn_cli.evaluation.bench import sr_luma
     from dsrn_cli.evaluation.metrics import psnr
     from dsrn_cli.files.imageio import list_images, read_rgb_uint8
     from dsrn_cli.pixels.color import y_uint8
     from dsrn_cli.pixels.resize import imresize, modcrop
-    from dsrn_cli.runtime.backends import get_model
+    from dsrn_cli.runtime.render import upscale_array
+    from dsrn_cli.runtime.selection import get_model
 
     f32 = get_model(scale, config, device="cpu", backend="openvino")
     bf16 = f32.bf16()

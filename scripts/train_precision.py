@@ -52,7 +52,7 @@ def batches(folder: Path, scale: int, batch: int, patch: int, seed: int = 0):
 def set5_psnr(model: nn.Module, scale: int) -> float:
     from dsrn_cli.evaluation.bench import evaluate
     from dsrn_cli.files.imageio import list_images
-    from dsrn_cli.runtime.backends import TorchBackend
+    from dsrn_cli.runtime.engines import TorchBackend
 
     r = evaluate(list_images(DATA / "test" / "Set5"), scale, "dsrn", TorchBackend(model),
                  metrics=("psnr",))  # fmt: skip

@@ -45,7 +45,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def lite():
     """The bundled lite x2 network (torch, on the CPU)."""
-    from dsrn_cli.runtime.backends import get_model
+    from dsrn_cli.runtime.selection import get_model
 
     return get_model(2, "lite", device="cpu")
 

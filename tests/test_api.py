@@ -10,11 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import dsrn_cli.api as pipeline
+from dsrn_cli.runtime import render
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_upscale_twice_in_a_fresh_process() -> None:
     code = """
 import inspect
@@ -38,8 +42,9 @@ print(list(inspect.signature(dsrn_cli.upscale).parameters))
 
 
 def _public_functions() -> list:
-    return [f for name, f in inspect.getmembers(pipeline, inspect.isfunction)
-            if not name.startswith("_") and f.__module__ == pipeline.__name__]  # fmt: skip
+    return [f for module in (pipeline, render)
+            for name, f in inspect.getmembers(module, inspect.isfunction)
+            if not name.startswith("_") and f.__module__ == module.__name__]  # fmt: skip
 
 
 def test_every_public_function_is_documented() -> None:
@@ -50,7 +55,7 @@ def test_every_public_function_is_documented() -> None:
         doc = inspect.getdoc(f) or ""
         assert len(doc.split()) >= 15, (f.__name__, doc)
         assert doc.split()[0] in text and "*args" not in text, (f.__name__, text)
-    for f in (pipeline.upscale, pipeline.upscale_array):  # shapes, dtypes, ranges, errors
+    for f in (pipeline.upscale, render.upscale_array):  # shapes, dtypes, ranges, errors
         doc = inspect.getdoc(f) or ""
         for word in ("uint8", "uint16", "H x W", "0-255", "Raises"):
             assert word in doc, (f.__name__, word)

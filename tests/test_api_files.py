@@ -10,14 +10,13 @@ import pytest
 import torch
 import typer
 from PIL import Image
-from typer.testing import CliRunner
 
 from dsrn_cli.api import upscale, upscale_file
 from dsrn_cli.files.imageio import UpscaleError
-from dsrn_cli.model.config import DSRNConfig
 from dsrn_cli.model.network import DSRN
-from dsrn_cli.runtime.backends import TorchBackend
+from dsrn_cli.runtime.engines import TorchBackend
 from dsrn_cli.runtime.tiling import iter_rows, upscale_luma
+from tests.util import run_cli, tiny_net
 
 RNG = np.random.default_rng(0)
 
@@ -29,12 +28,12 @@ def _img(w: int = 16, h: int = 12, mode: str = "RGB") -> Image.Image:
 
 
 def _run(app: typer.Typer, *args: str):
-    return CliRunner().invoke(app, ["upscale", *args])
+    return run_cli("upscale", *args, app=app)
 
 
 def test_tiled_equals_untiled_small_model() -> None:
     torch.manual_seed(0)
-    net = DSRN(DSRNConfig(scale=2, c_lr=8, c_hr=8, c_first=8, steps=2)).eval()
+    net = tiny_net()
     y = RNG.random((80, 96)).astype(np.float32)
     whole = upscale_luma(TorchBackend(net), y, tile=1000)
     tiled = upscale_luma(TorchBackend(net), y, tile=24)

@@ -180,14 +180,10 @@ def bench_command(
         load_model,
         weights_for_quality,
     )
-    from ..runtime.backends import (
-        BackendError,
-        pick_backend,
-        precision_allowed,
-        resolve_precision,
-        with_precision,
-    )
+    from ..runtime.backend import BackendError
     from ..runtime.device import pick_device
+    from ..runtime.precision import resolve_precision
+    from ..runtime.selection import pick_backend, precision_allowed, with_precision
 
     for s in scale:
         if s not in (2, 3, 4):

@@ -39,7 +39,7 @@ from .options import (
 
 if TYPE_CHECKING:
     from ..run.batch import Job
-    from ..runtime.backends import Backend
+    from ..runtime.backend import Backend
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "gif", "bmp", "same"]
 
@@ -181,10 +181,11 @@ def upscale_command(
     # torch and the runtimes load here, not when the command line is built (dsrn --help)
     from ..run.batch import Options, PlanError, plan, rank_device, run_batch
     from ..run.video import VideoError, check_encoder
-    from ..runtime.backends import BackendError, get_model, precision_allowed, with_precision
+    from ..runtime.backend import BackendError
     from ..runtime.device import pick_device
     from ..runtime.ensemble import with_ensemble
     from ..runtime.precision import resolve_precision
+    from ..runtime.selection import get_model, precision_allowed, with_precision
 
     console = Console(stderr=True, soft_wrap=True)
     fmt = fmt.lower()

@@ -18,9 +18,9 @@ from ..files.jpeg import roundtrip
 from ..model.network import DSRN
 from ..pixels.color import y_uint8
 from ..pixels.resize import imresize, modcrop
-from ..runtime.backends import Backend, as_backend, pick_backend
+from ..runtime.backend import Backend, pick_tile
 from ..runtime.ensemble import with_ensemble
-from ..runtime.strips import pick_tile
+from ..runtime.selection import as_backend, pick_backend
 from ..runtime.tiling import upscale_luma
 from .metrics import ifc, psnr, ssim
 

@@ -63,7 +63,7 @@ from ..files.imageio import (
 from ..files.partfiles import sweep
 from ..model.network import DSRN
 from ..pixels.outsize import SizeSpec, plan_factors
-from ..runtime.backends import Backend
+from ..runtime.backend import Backend
 from .video import (
     DEFAULT_CODEC,
     VIDEO_EXTS,

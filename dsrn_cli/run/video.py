@@ -56,7 +56,8 @@ from ..cli.options import DEFAULT_CODEC, DEFAULT_CRF
 from ..files.partfiles import part_prefix
 from ..model.network import DSRN
 from ..pixels.resize import contributions
-from ..runtime.backends import Backend, as_backend
+from ..runtime.backend import Backend
+from ..runtime.selection import as_backend
 from ..runtime.strips import assemble_array
 
 # DEFAULT_CODEC (libx264) and DEFAULT_CRF (18) live in options.py: `dsrn --help` shows them

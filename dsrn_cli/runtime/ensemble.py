@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .backends import Backend
+from .backend import Backend
 
 # (quarter turns counter-clockwise, then flip left-right): the eight symmetries of a square.
 VIEWS: tuple[tuple[int, bool], ...] = tuple((k, f) for f in (False, True) for k in range(4))

@@ -6,8 +6,7 @@ AMD Zen 4 and later) the OpenVINO backend runs bf16: ~1.8x faster on AVX512_BF16
 with AMX, and within :data:`BF16_BOUND_DB` of fp32's Set5/Set14 PSNR for every bundled
 model and scale (scripts/precision_error.py, docs/performance.md). Everywhere else
 (CUDA/MPS, torch or ONNX Runtime on a CPU, CPUs without bf16 units) auto is fp32, the
-exact path. Torch-free so that ``dsrn models`` can say it in well under a second;
-:mod:`dsrn_cli.runtime.backends` re-exports both functions.
+exact path. Torch-free so that ``dsrn models`` can say it in well under a second.
 """
 
 from __future__ import annotations
@@ -45,9 +44,9 @@ def resolve_precision(
     ``device``: a torch.device or its string. ``auto`` -> ``"bf16"`` for OpenVINO on a
     CPU with native bf16, unless ``model`` (config name, scale) is in
     :data:`BF16_EXCLUDED`; ``"fp32"`` otherwise. ``auto`` as the backend on a CPU counts
-    as OpenVINO (first in ``backends.AUTO_ORDER``): where OpenVINO is not installed,
+    as OpenVINO (first in ``selection.AUTO_ORDER``): where OpenVINO is not installed,
     :func:`cpu_has_native_bf16` is False anyway. Any other precision is returned as it
-    is (``backends.precision_allowed`` checks it).
+    is (``selection.precision_allowed`` checks it).
     """
     if precision != "auto":
         return precision

@@ -14,7 +14,7 @@ and only the final integers travel back.
 float32 images (0..1, a little outside allowed) map exactly as uint8 0..255 would (peak
 1.0) and come back float32, neither rounded nor clipped.
 
-Partial alpha (issue 16): colour is resampled premultiplied by alpha and divided by the
+Partial alpha: colour is resampled premultiplied by alpha and divided by the
 resampled alpha, so fully transparent pixels (whatever colour they hide) never bleed into
 visible ones. The network adds its detail (the residual) computed from the straight luma
 with fully transparent pixels filled from the nearest visible one: premultiplied luma
@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ..files.picture import peak, quantize
 from ..model.network import DSRN
 from ..pixels.color import (
     LUMA_TO_RGB,
@@ -39,24 +40,18 @@ from ..pixels.color import (
     ycbcr_to_rgb,
     ycbcr_to_rgb_torch,
 )
-from ..pixels.resize import contributions, mirror, raw_contributions, resize_pass_torch
-from .backends import Backend, as_backend
+from ..pixels.resize import (
+    contributions,
+    imresize,
+    mirror,
+    raw_contributions,
+    resize_pass_torch,
+)
+from .backend import Backend, pick_tile
+from .selection import as_backend
 from .tiling import iter_rows
 
 STRIP = 64  # output rows per strip (bounds the float temporaries to STRIP full rows)
-# LR tile for x4 on a CPU. A tile's activations grow with its HR area (16x the LR area at
-# x4), and they are most of the process's memory: the backends' CPU tile (256) needs
-# ~2 GB at x4 with OpenVINO; a 144 px window (110 + 2 x 17 margin) keeps a 61 MP output
-# under 1.2 GB (README, issue 8).
-X4_CPU_TILE = 110
-
-
-def pick_tile(be: Backend, tile: int | None) -> int | None:
-    """The tile asked for, else the backend's default, capped at ``X4_CPU_TILE`` for x4
-    on a CPU (None: the backend decides)."""
-    if tile is None and be.scale == 4 and be.device.type == "cpu":
-        return min(be.default_tile, X4_CPU_TILE)
-    return tile
 
 
 def _rechunk(bands: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
@@ -108,8 +103,8 @@ def _resize_columns(acc: np.ndarray, scale: int) -> np.ndarray:
     raw, wt = raw_contributions(w, w * scale, float(scale))
     for p in range(scale):
         first = raw[p::scale] - np.arange(len(raw[p::scale]))[:, None]
-        if not np.all(first == first[0]):  # not one slice per tap: gather (never seen)
-            return _resize_columns_gather(acc, scale)
+        if not np.all(first == first[0]):  # not one slice per tap (never seen): a gather
+            return imresize(acc, scale=(1.0, float(scale)))
     lo = int(raw.min())
     ext = acc[:, mirror(np.arange(lo, int(raw.max()) + 1), w)]
     out = np.empty((acc.shape[0], w, scale) + acc.shape[2:], dtype=np.float64)
@@ -124,34 +119,13 @@ def _resize_columns(acc: np.ndarray, scale: int) -> np.ndarray:
     return out.reshape((acc.shape[0], w * scale) + acc.shape[2:])
 
 
-def _resize_columns_gather(acc: np.ndarray, scale: int) -> np.ndarray:
-    """:func:`_resize_columns` by one gather per tap (any tap layout)."""
-    w = acc.shape[1]
-    idx, wt = contributions(w, w * scale, float(scale))
-    src = np.moveaxis(acc, 1, 0)
-    out = np.zeros((w * scale,) + src.shape[1:], dtype=np.float64)
-    for k in range(idx.shape[1]):
-        out += wt[:, k, None, None] * src[idx[:, k]]
-    return np.moveaxis(out, 0, 1)
-
-
-def peak_of(dtype: np.dtype) -> float:
-    """The value of full intensity: 255 (uint8), 65535 (uint16), 1.0 (float32)."""
-    return {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(np.dtype(dtype), 1.0)
-
-
-def _finish(x: np.ndarray, peak: float, dtype: np.dtype) -> np.ndarray:
-    """The single rounding (half up, as MATLAB) and clip of the pipeline, in place;
-    float32 out: only scaled to 0..1, neither rounded nor clipped."""
+def _finish(x: np.ndarray, full: float, dtype: np.dtype) -> np.ndarray:
+    """The single rounding (half up, as MATLAB) and clip of the pipeline; float32 out:
+    only scaled to 0..1, neither rounded nor clipped."""
     x = np.asarray(x, dtype=np.float32)
-    if peak != 255.0:
-        x *= np.float32(peak / 255.0)
-    if np.dtype(dtype) == np.float32:
-        return x
-    x += np.float32(0.5)
-    np.floor(x, out=x)
-    np.clip(x, 0, peak, out=x)
-    return x.astype(dtype)
+    if full != 255.0:
+        x *= np.float32(full / 255.0)
+    return x if np.dtype(dtype) == np.float32 else quantize(x, dtype)
 
 
 def iter_strips(
@@ -165,12 +139,12 @@ def iter_strips(
     be = as_backend(net)
     if be.scale != scale:
         raise ValueError(f"the model is x{be.scale}, but x{scale} was asked for")
-    peak = peak_of(arr.dtype)
-    if arr.ndim == 3 and arr.shape[2] in (2, 4) and not np.all(arr[..., -1] == peak):
-        return _strips_alpha(be, arr, scale, tile, peak)
+    full = peak(arr.dtype)
+    if arr.ndim == 3 and arr.shape[2] in (2, 4) and not np.all(arr[..., -1] == full):
+        return _strips_alpha(be, arr, scale, tile, full)
     if be.device.type == "cpu":
-        return _strips_numpy(be, arr, scale, tile, peak)
-    return _strips_torch(be, arr, scale, tile, peak, be.device)
+        return _strips_numpy(be, arr, scale, tile, full)
+    return _strips_torch(be, arr, scale, tile, full, be.device)
 
 
 def _luma_bands(
@@ -185,7 +159,7 @@ def _luma_bands(
 
 
 def _strips_numpy(
-    net: Backend, arr: np.ndarray, scale: int, tile: int | None, peak: float
+    net: Backend, arr: np.ndarray, scale: int, tile: int | None, full: float
 ) -> Iterator[np.ndarray]:
     """Only ``arr`` and the LR luma stay whole; every other plane is made per strip from
     the LR rows it needs (per-row arithmetic, so the values are the whole image's)."""
@@ -195,7 +169,7 @@ def _strips_numpy(
     colors = 3 if n >= 3 else 1
 
     def lr(lo: int, hi: int, c0: int, c1: int) -> np.ndarray:
-        return a3[lo:hi, :, c0:c1].astype(np.float32) * np.float32(255.0 / peak)  # 0..255
+        return a3[lo:hi, :, c0:c1].astype(np.float32) * np.float32(255.0 / full)  # 0..255
 
     def chroma(lo: int, hi: int) -> np.ndarray:
         return rgb_to_ycbcr(lr(lo, hi, 0, 3))[..., 1:]
@@ -221,7 +195,7 @@ def _strips_numpy(
             up = y if arr.ndim == 2 else y[:, :, None]
         if n > colors:
             up = np.concatenate([up, _resize_rows(alpha, h, w, scale, a, b).astype(np.float32)], 2)
-        yield _finish(up, peak, arr.dtype)
+        yield _finish(up, full, arr.dtype)
 
 
 def _nearest_visible(plane: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -235,7 +209,7 @@ def _nearest_visible(plane: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 
 
 def _strips_alpha(
-    net: Backend, arr: np.ndarray, scale: int, tile: int | None, peak: float
+    net: Backend, arr: np.ndarray, scale: int, tile: int | None, full: float
 ) -> Iterator[np.ndarray]:
     """Grey or RGB with partial alpha (``H x W x 2`` or ``x 4``), premultiplied.
 
@@ -246,8 +220,8 @@ def _strips_alpha(
     """
     h, w = arr.shape[:2]
     colors = arr.shape[2] - 1
-    unit = np.float32(255.0 / peak)
-    least = 0.5 * 255.0 / (65535.0 if peak == 1.0 else peak)  # half a level, on 0..255
+    unit = np.float32(255.0 / full)
+    least = 0.5 * 255.0 / (65535.0 if full == 1.0 else full)  # half a level, on 0..255
 
     def premultiplied(lo: int, hi: int) -> np.ndarray:  # colour x alpha, alpha; 0..255
         x = arr[lo:hi].astype(np.float32) * unit
@@ -274,7 +248,7 @@ def _strips_alpha(
         color += detail[..., None] * (LUMA_TO_RGB if colors == 3 else 1.0)
         color[~seen] = 0.0
         alpha = np.clip(alpha, 0.0, 255.0)[..., None]  # float32 out too: no alpha past 0..1
-        yield _finish(np.concatenate([color, alpha], axis=2), peak, arr.dtype)
+        yield _finish(np.concatenate([color, alpha], axis=2), full, arr.dtype)
 
 
 # ----------------------------------------------------------------- on the accelerator
@@ -295,7 +269,7 @@ def _strips_torch(
     arr: np.ndarray,
     scale: int,
     tile: int | None,
-    peak: float,
+    full: float,
     device: torch.device,
 ) -> Iterator[np.ndarray]:
     """The same steps in torch float32 where the model runs; only integers come back."""
@@ -303,7 +277,7 @@ def _strips_torch(
     is_float = arr.dtype == np.float32
     ints = a3 if a3.dtype in (np.uint8, np.float32) else a3.astype(np.int32)  # no uint16 ops
     src = torch.from_numpy(np.ascontiguousarray(ints)).to(device)  # integers travel
-    x = src.permute(2, 0, 1).float() * (255.0 / peak)  # C x H x W on 0..255
+    x = src.permute(2, 0, 1).float() * (255.0 / full)  # C x H x W on 0..255
     n = x.shape[0]
     color, alpha = (x[:3], x[3:]) if n >= 3 else (x[:1], x[1:])
     chroma = None
@@ -327,10 +301,10 @@ def _strips_torch(
             up = yt
         if alpha is not None:
             up = torch.cat([up, _resize_rows_torch(alpha, scale, a, b)])
-        if peak != 255.0:
-            up = up * (peak / 255.0)
+        if full != 255.0:
+            up = up * (full / 255.0)
         if not is_float:
-            up = torch.floor(up + 0.5).clamp_(0, peak).to(out_dtype)
+            up = torch.floor(up + 0.5).clamp_(0, full).to(out_dtype)
         strip = up.permute(1, 2, 0).contiguous().cpu().numpy()
         strip = strip.astype(arr.dtype, copy=False)
         yield strip[..., 0] if arr.ndim == 2 else strip

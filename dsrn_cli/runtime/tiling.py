@@ -9,7 +9,7 @@ At the image border the window reaches past the image: those pixels are the imag
 mirrored at its border (:data:`PAD`, numpy's ``symmetric``: ``x[-1] = x[0]``,
 ``x[-2] = x[1]``, the boundary rule of MATLAB's ``imresize``, so the bicubic base is
 unchanged). Without it the network's own zero padding at the border invents texture
-(a one-colour 3x3 image came out with 14 grey levels of it, issue 16); with it a flat
+(a one-colour 3x3 image came out with 14 grey levels of it); with it a flat
 image stays flat. The protocol's PSNR (borders shaved) does not move; the unshaved
 whole-image PSNR is in docs/performance.md. Images smaller than a tile cost
 ``(n + 2 radius)^2 / n^2`` the network work of an unpadded pass.
@@ -20,8 +20,8 @@ activations whenever a tile grows), and no thin leftover tile pays a full overla
 
 :func:`iter_rows` yields the output one row of tiles at a time, so a caller can convert
 and write each strip before the next is computed; :func:`upscale_luma` collects them.
-Any :class:`~dsrn_cli.runtime.backends.Backend` runs the tiles; a plain :class:`DSRN` is run with
-the ``auto`` backend on its own device.
+Any :class:`~dsrn_cli.runtime.backend.Backend` runs the tiles; a plain :class:`DSRN` is run
+with the ``auto`` backend on its own device.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ import numpy as np
 import torch
 
 from ..model.network import DSRN
-from .backends import Backend, as_backend
+from .backend import Backend
+from .selection import as_backend
 
 MIN_TILE = 16
 PAD = "symmetric"  # np.pad mode of the context past the image border ("edge", "reflect")

@@ -14,7 +14,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from dsrn_cli.api import upscale_file
-from dsrn_cli.runtime.backends import get_model, resolve_precision, with_precision
+from dsrn_cli.runtime.precision import resolve_precision
+from dsrn_cli.runtime.selection import get_model, with_precision
 
 RNG = np.random.default_rng(2)
 ROOT = Path(__file__).resolve().parents[2]

@@ -23,7 +23,7 @@ from dsrn_cli.model.weights import load_model, resolve
 from dsrn_cli.pixels.color import rgb_to_y
 from dsrn_cli.pixels.resize import imresize
 from dsrn_cli.run.video import VideoError, is_video, upscale_chroma, upscale_video
-from dsrn_cli.runtime.backends import TorchBackend
+from dsrn_cli.runtime.engines import TorchBackend
 from dsrn_cli.runtime.strips import assemble_array
 
 W, H, N, FPS = 64, 48, 10, 10  # LR clip

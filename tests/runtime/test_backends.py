@@ -12,19 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import typer
-from typer.testing import CliRunner
 
-from dsrn_cli.cli.app import app
-from dsrn_cli.cli.upscale import upscale_command
 from dsrn_cli.evaluation.bench import evaluate
 from dsrn_cli.files.imageio import list_images
-from dsrn_cli.model.config import DSRNConfig
 from dsrn_cli.model.network import DSRN
 from dsrn_cli.model.weights import save_weights, sha256
-from dsrn_cli.runtime import backends
-from dsrn_cli.runtime.backends import BackendError, TorchBackend, installed, pick_backend
+from dsrn_cli.runtime import selection
+from dsrn_cli.runtime.backend import BackendError
+from dsrn_cli.runtime.engines import TorchBackend, installed
+from dsrn_cli.runtime.selection import pick_backend
 from dsrn_cli.runtime.tiling import upscale_luma
+from tests.util import run_cli, tiny_net
 
 RNG = np.random.default_rng(0)
 OPTIONAL = [b for b in ("openvino", "onnxruntime") if installed(b)]
@@ -32,7 +30,7 @@ OPTIONAL = [b for b in ("openvino", "onnxruntime") if installed(b)]
 
 def _tiny(scale: int = 2, seed: int = 0) -> DSRN:
     torch.manual_seed(seed)
-    net = DSRN(DSRNConfig(scale=scale, c_lr=8, c_hr=8, c_first=8, steps=2)).eval()
+    net = tiny_net(scale)
     with torch.no_grad():  # PReLU slopes off their init, so every path matters
         for p in net.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -44,14 +42,14 @@ def module_cache(tmp_path_factory: pytest.TempPathFactory):
     """One cache for the module, so each tiny model converts once per runtime."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DSRN_CACHE", str(tmp_path_factory.mktemp("cache")))
-        mp.setattr(backends, "_BUILT", {})
+        mp.setattr(selection, "_BUILT", {})
         yield
 
 
 @pytest.fixture
 def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DSRN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(backends, "_BUILT", {})
+    monkeypatch.setattr(selection, "_BUILT", {})
     return tmp_path / "cache" / "backends"
 
 
@@ -67,6 +65,7 @@ def _hide(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
     monkeypatch.setattr(builtins, "__import__", fake)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", OPTIONAL)
 @pytest.mark.parametrize("scale", [2, 3])
 def test_backend_matches_torch_on_odd_tiles(name: str, scale: int) -> None:
@@ -93,6 +92,7 @@ def test_torch_channels_last_matches_the_model() -> None:
     assert np.abs(be.sr(x) - want).max() * 255 < 1e-3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", OPTIONAL)
 def test_same_psnr_on_set5_every_backend(set5: Path, name: str) -> None:
     paths = list_images(set5)[:2]
@@ -102,6 +102,7 @@ def test_same_psnr_on_set5_every_backend(set5: Path, name: str) -> None:
     assert abs(got["psnr"] - ref["psnr"]) < 0.01
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not OPTIONAL, reason="no optional backend installed")
 def test_corrupt_or_stale_cache_entry_is_rebuilt(fresh_cache: Path) -> None:
     name = OPTIONAL[0]
@@ -110,7 +111,7 @@ def test_corrupt_or_stale_cache_entry_is_rebuilt(fresh_cache: Path) -> None:
     want = pick_backend(name, net).residual(x)
     (entry,) = fresh_cache.iterdir()
     (entry / "model.onnx").write_bytes(b"not a model")
-    backends._BUILT.clear()
+    selection._BUILT.clear()
     got = pick_backend(name, net).residual(x)  # rebuilt, not trusted
     assert np.array_equal(got, want)
     files = json.loads((entry / "manifest.json").read_text())["files"]
@@ -121,8 +122,9 @@ def test_corrupt_or_stale_cache_entry_is_rebuilt(fresh_cache: Path) -> None:
     assert len(list(fresh_cache.iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_missing_backend_gives_a_hint_and_auto_skips_it(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_cache: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fresh_cache: Path, cli
 ) -> None:
     _hide(monkeypatch, "openvino")
     net = _tiny()
@@ -136,30 +138,28 @@ def test_missing_backend_gives_a_hint_and_auto_skips_it(
     from PIL import Image
 
     Image.fromarray(RNG.integers(0, 256, (12, 10, 3), dtype=np.uint8)).save(img)
-    cli = typer.Typer()
-    cli.command("upscale")(upscale_command)
-    cli.command("noop")(lambda: None)
-    res = CliRunner().invoke(cli, ["upscale", str(img), "-s", "2", "--weights", str(path),
-                                   "--backend", "openvino", "-o", str(tmp_path / "o.png")])
+    res = run_cli("upscale", img, "-s", "2", "--weights", path, "--backend", "openvino",
+                  "-o", tmp_path / "o.png", app=cli)
     assert res.exit_code == 2
     assert 'pip install "dsrn[openvino]"' in res.output and "Traceback" not in res.output
     assert not (tmp_path / "o.png").exists()
 
 
 def test_auto_is_torch_off_the_cpu_and_others_refuse_it() -> None:
-    assert backends.resolve_backend("auto", torch.device("cuda")) == "torch"
-    assert backends.resolve_backend("auto", torch.device("cpu")) == next(
-        n for n in backends.AUTO_ORDER if installed(n)
+    assert selection.resolve_backend("auto", torch.device("cuda")) == "torch"
+    assert selection.resolve_backend("auto", torch.device("cpu")) == next(
+        n for n in selection.AUTO_ORDER if installed(n)
     )
     with pytest.raises(BackendError, match="runs on the CPU"):
-        backends.resolve_backend("openvino", torch.device("cuda"))
+        selection.resolve_backend("openvino", torch.device("cuda"))
     with pytest.raises(BackendError, match="unknown backend"):
-        backends.resolve_backend("tensorrt", torch.device("cpu"))
+        selection.resolve_backend("tensorrt", torch.device("cpu"))
 
 
 @pytest.mark.skipif(
     not (installed("onnxruntime") and installed("onnx")), reason="onnx/onnxruntime not installed"
 )
+@pytest.mark.slow
 def test_export_runs_in_onnxruntime_on_an_odd_input(tmp_path: Path) -> None:
     import onnx
     import onnxruntime as ort
@@ -168,7 +168,7 @@ def test_export_runs_in_onnxruntime_on_an_odd_input(tmp_path: Path) -> None:
     weights = tmp_path / "tiny_x3.safetensors"
     digest = save_weights(net, weights, {})
     out = tmp_path / "tiny.onnx"
-    res = CliRunner().invoke(app, ["export", "-s", "3", "--weights", str(weights), "-o", str(out)])
+    res = run_cli("export", "-s", "3", "--weights", weights, "-o", out)
     assert res.exit_code == 0, res.output
     m = onnx.load(str(out))
     assert max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) >= 17
@@ -184,8 +184,7 @@ def test_export_runs_in_onnxruntime_on_an_odd_input(tmp_path: Path) -> None:
     assert got.shape == (1, 1, 87, 129)
     assert np.abs(got - want).max() <= 1e-3
     # A wrong scale is a one-line error, and nothing is written.
-    res = CliRunner().invoke(app, ["export", "-s", "2", "--weights", str(weights),
-                                   "-o", str(tmp_path / "x.onnx")])
+    res = run_cli("export", "-s", "2", "--weights", weights, "-o", tmp_path / "x.onnx")
     assert res.exit_code == 1 and not (tmp_path / "x.onnx").exists()
 
 
@@ -194,8 +193,7 @@ def test_export_without_onnx_gives_a_hint(monkeypatch: pytest.MonkeyPatch, tmp_p
     weights = tmp_path / "tiny.safetensors"
     save_weights(net, weights, {})
     _hide(monkeypatch, "onnx")
-    res = CliRunner().invoke(app, ["export", "-s", "2", "--weights", str(weights),
-                                   "-o", str(tmp_path / "t.onnx")])
+    res = run_cli("export", "-s", "2", "--weights", weights, "-o", tmp_path / "t.onnx")
     assert res.exit_code == 2 and 'pip install "dsrn[onnx]"' in res.output
     assert not (tmp_path / "t.onnx").exists()
 
@@ -213,12 +211,13 @@ def test_default_install_has_what_the_openvino_path_imports() -> None:
     assert {"openvino", "onnx", "torch"} <= names
 
 
+@pytest.mark.slow
 @pytest.mark.skipif("openvino" not in OPTIONAL, reason="openvino not installed")
 def test_openvino_bf16_is_opt_in_and_close_to_f32() -> None:
     """``--precision bf16`` on a CPU: OpenVINO's bf16 hint, a copy; f32 stays the default.
 
     On a CPU without bf16 units OpenVINO keeps f32 and the two are equal."""
-    from dsrn_cli.runtime.backends import with_precision
+    from dsrn_cli.runtime.selection import with_precision
 
     be = pick_backend("openvino", _tiny(), "cpu")
     half = with_precision(be, "bf16")
@@ -231,6 +230,7 @@ def test_openvino_bf16_is_opt_in_and_close_to_f32() -> None:
         with_precision(be, "fp16")
 
 
+@pytest.mark.slow
 def test_cli_precision_on_a_cpu(tmp_path: Path) -> None:
     """bf16 is accepted with openvino (or auto resolving to it); anything else exits 2."""
     src = tmp_path / "a.png"
@@ -239,12 +239,12 @@ def test_cli_precision_on_a_cpu(tmp_path: Path) -> None:
     Image.fromarray(RNG.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(src)
     base = ["upscale", str(src), "-s", "2", "--model", "lite", "--device", "cpu"]
     for bad in (["--precision", "bf16", "--backend", "torch"], ["--precision", "fp16"]):
-        r = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "x.png"), *bad])
+        r = run_cli(*base, "-o", tmp_path / "x.png", *bad)
         assert r.exit_code == 2 and "needs a CUDA GPU" in r.output, (bad, r.output)
     assert not (tmp_path / "x.png").exists()
     if "openvino" in OPTIONAL:
         out = tmp_path / "bf16.png"
-        r = CliRunner().invoke(app, [*base, "-o", str(out), "--precision", "bf16"])
+        r = run_cli(*base, "-o", out, "--precision", "bf16")
         assert r.exit_code == 0, r.output
         assert Image.open(out).size == (48, 40)
 
@@ -253,7 +253,7 @@ def test_torch_backend_runs_without_tf32_and_restores_the_setting(monkeypatch):
     """fp32 means fp32 on CUDA too: TF32 (PyTorch's default for cuDNN convolutions) is off
     while the torch backend runs, and the caller's setting is back afterwards."""
     seen = []
-    model = DSRN(DSRNConfig(scale=2, c_lr=4, c_hr=4, c_first=4, steps=1)).eval()
+    model = tiny_net(width=4, steps=1)
     real = model.residual
 
     def spy(x):

@@ -9,11 +9,11 @@ import torch
 from dsrn_cli.api import upscale
 from dsrn_cli.evaluation.bench import evaluate
 from dsrn_cli.files.imageio import list_images
-from dsrn_cli.model.config import DSRNConfig
 from dsrn_cli.model.network import DSRN
-from dsrn_cli.runtime.backends import TorchBackend
+from dsrn_cli.runtime.engines import TorchBackend
 from dsrn_cli.runtime.ensemble import VIEWS, backward, forward, self_ensemble, with_ensemble
 from dsrn_cli.runtime.tiling import upscale_luma
+from tests.util import tiny_net
 
 RNG = np.random.default_rng(1)
 
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def tiny() -> DSRN:
     torch.manual_seed(0)
-    return DSRN(DSRNConfig(scale=2, c_lr=8, c_hr=8, c_first=8, steps=2)).eval()
+    return tiny_net()
 
 
 def _skewed(y: np.ndarray) -> np.ndarray:
@@ -82,6 +82,7 @@ def test_ensemble_per_tile_equals_whole_image(tiny: DSRN) -> None:
     assert np.abs(whole - tiled).max() * 255 <= 1e-3
 
 
+@pytest.mark.slow
 def test_api_ensemble_tiled_equals_untiled_and_differs_from_plain(tiny: DSRN) -> None:
     img = RNG.integers(0, 256, (30, 44, 3), dtype=np.uint8)
     a = upscale(img, 2, model=tiny, tile=1000, ensemble=True).astype(np.int16)
@@ -101,6 +102,7 @@ def test_api_ensemble_is_the_rounded_mean_on_gray(tiny: DSRN) -> None:
     assert np.abs(got - want).max() <= 1 and np.mean(got != want) < 0.01
 
 
+@pytest.mark.slow
 def test_bench_ensemble_on_a_set5_crop(set5, tmp_path, tiny: DSRN) -> None:
     from PIL import Image
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
 
-from dsrn_cli.cli.app import app
-from dsrn_cli.runtime import backends, precision
-from dsrn_cli.runtime.backends import installed, resolve_precision
+from dsrn_cli.runtime import precision, selection
+from dsrn_cli.runtime.engines import installed
+from dsrn_cli.runtime.precision import resolve_precision
+from tests.util import run_cli
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 HAS_OV = installed("openvino")
@@ -39,7 +39,7 @@ def test_auto_is_bf16_only_with_openvino_on_a_bf16_cpu(
     assert resolve_precision("auto", "onnxruntime", CPU) == "fp32"
     assert resolve_precision("auto", "auto", CUDA) == "fp32"  # torch on a GPU: fp32
     if HAS_OV:  # auto on a CPU is OpenVINO where installed (without it, never native bf16)
-        assert backends.resolve_backend("auto", CPU) == "openvino"
+        assert selection.resolve_backend("auto", CPU) == "openvino"
         assert resolve_precision("auto", "auto", CPU) == ("bf16" if native else "fp32")
     for explicit in ("fp32", "bf16", "fp16"):  # anything asked for is kept as it is
         assert resolve_precision(explicit, "openvino", CPU) == explicit
@@ -55,11 +55,12 @@ def test_cpu_has_native_bf16_agrees_with_the_cpu_flags() -> None:
     if flags is None or not HAS_OV:
         pytest.skip("needs /proc/cpuinfo and OpenVINO")
     if flags & {"avx512_bf16", "amx_bf16"}:
-        assert backends.cpu_has_native_bf16()
+        assert precision.cpu_has_native_bf16()
     elif not flags & {"avx512f", "avx_ne_convert", "avx2_vnni_2"}:
-        assert not backends.cpu_has_native_bf16()
+        assert not precision.cpu_has_native_bf16()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_OV, reason="openvino not installed")
 @pytest.mark.parametrize("native", [True, False])
 def test_cli_default_records_the_precision_that_ran(
@@ -75,7 +76,7 @@ def test_cli_default_records_the_precision_that_ran(
     for name, extra in [("auto", []), ("fp32", ["--precision", "fp32"]),
                         ("torch", ["--backend", "torch"])]:  # fmt: skip
         out, rec = tmp_path / f"{name}.png", tmp_path / f"{name}.json"
-        r = CliRunner().invoke(app, [*base, "-o", str(out), "--json", str(rec), *extra])
+        r = run_cli(*base, "-o", out, "--json", rec, *extra)
         assert r.exit_code == 0, r.output
         records = json.loads(rec.read_text())
         got[name] = (records[0]["precision"], np.asarray(Image.open(out), dtype=np.int16))
@@ -85,10 +86,11 @@ def test_cli_default_records_the_precision_that_ran(
     assert np.abs(got["auto"][1] - got["fp32"][1]).max() <= 8
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_OV, reason="openvino not installed")
 def test_python_api_default_follows_auto(monkeypatch: pytest.MonkeyPatch) -> None:
     from dsrn_cli.api import upscale
-    from dsrn_cli.runtime.backends import BackendError
+    from dsrn_cli.runtime.backend import BackendError
 
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     img = np.random.default_rng(4).integers(0, 256, (16, 18, 3), dtype=np.uint8)
@@ -99,21 +101,22 @@ def test_python_api_default_follows_auto(monkeypatch: pytest.MonkeyPatch) -> Non
         upscale(img, 2, model="lite", device="cpu", backend="torch", precision="fp16")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_OV, reason="openvino not installed")
 def test_bf16_error_bound_on_a_real_image(set5: Path) -> None:
     """Where this CPU has bf16 units: Set5 'bird' x2 lite, bf16 vs f32 on the bench protocol.
     PSNR is computed here with numpy (Y of MATLAB rgb2ycbcr, 2 px shaved, peak 255)."""
-    if not backends.cpu_has_native_bf16():
+    if not precision.cpu_has_native_bf16():
         pytest.skip("this CPU has no native bf16: auto is fp32 here")
     from dsrn_cli.evaluation.bench import sr_luma
     from dsrn_cli.pixels.resize import imresize
-    from dsrn_cli.runtime.backends import get_model
+    from dsrn_cli.runtime.selection import get_model
 
     hr = np.asarray(Image.open(set5 / "bird.png").convert("RGB"))
     hr = hr[: hr.shape[0] // 2 * 2, : hr.shape[1] // 2 * 2]
     lr = imresize(hr, 0.5)
     f32 = get_model(2, "lite", device="cpu", backend="openvino")
-    bf16 = backends.with_precision(f32, "bf16")
+    bf16 = selection.with_precision(f32, "bf16")
     assert bf16.precision == "bf16"
     a, b = sr_luma(f32, lr).astype(np.float64), sr_luma(bf16, lr).astype(np.float64)
     y_hr = np.floor(16 + hr.astype(np.float64) @ np.array([65.481, 128.553, 24.966]) / 255 + 0.5)
@@ -132,12 +135,12 @@ def test_models_says_the_precision_upscale_uses(
     monkeypatch: pytest.MonkeyPatch, native: bool
 ) -> None:
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native and HAS_OV)
-    r = CliRunner().invoke(app, ["models", "--json"])
+    r = run_cli("models", "--json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
     want = "bf16" if native and HAS_OV and doc["device"] == "cpu" else "fp32"
     assert doc["models"] and {m["precision"] for m in doc["models"]} == {want}
-    table = CliRunner().invoke(app, ["models"]).output
+    table = run_cli("models").output
     assert f"computes in {want} here" in " ".join(table.split())
 
 

@@ -1,5 +1,5 @@
-"""Issue 16, the pixel side: partial alpha resampled premultiplied (row 7), flat images
-stay flat at the border (row 9), float32 arrays upscaled in float (row 2).
+"""The pixel side of upscaling: partial alpha resampled premultiplied, flat images stay
+flat at the border, float32 arrays upscaled in float.
 
 Bundled ``lite`` with the torch backend, on images of a few dozen pixels. Every expected
 value is the input's own colour or comes from numpy / np.pad, not from the code tested.
@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import dsrn_cli
-from dsrn_cli.api import upscale_array
-from dsrn_cli.runtime.backends import Backend, get_model
+from dsrn_cli.runtime.backend import Backend
+from dsrn_cli.runtime.render import upscale_array
+from dsrn_cli.runtime.selection import get_model
 from dsrn_cli.runtime.tiling import upscale_luma
 
 RNG = np.random.default_rng(16)
@@ -92,6 +93,7 @@ def test_far_from_transparency_as_if_opaque(nets) -> None:
     assert np.abs(got[far:, far:, :3] - want[far:, far:]).max() <= 1
 
 
+@pytest.mark.slow
 def test_alpha_path_does_not_depend_on_tiles(nets) -> None:
     arr = RNG.integers(0, 256, (40, 37, 4), dtype=np.uint8)
     whole = upscale_array(arr, 2, nets[2], tile=1000).astype(int)
@@ -105,7 +107,11 @@ def test_alpha_path_does_not_depend_on_tiles(nets) -> None:
 FLAT = (89, 159, 32)
 
 
-@pytest.mark.parametrize("size", [(1, 1), (1, 7), (3, 3), (2, 5), (17, 1), (7, 2), (30, 41)])
+@pytest.mark.parametrize(
+    "size",
+    [(1, 1), (1, 7), (3, 3), (2, 5), (17, 1), (7, 2),
+     pytest.param((30, 41), marks=pytest.mark.slow)],  # fmt: skip
+)
 def test_one_colour_images_stay_flat(nets, size: tuple[int, int]) -> None:
     """Zero padding at the border gave up to 14 grey levels of texture (1x1, 1x7, 3x3)."""
     img = np.empty((*size, 3), np.uint8)

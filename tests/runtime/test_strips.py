@@ -6,13 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from dsrn_cli.model.config import DSRNConfig
-from dsrn_cli.model.network import DSRN
 from dsrn_cli.pixels.color import rgb_to_ycbcr, ycbcr_to_rgb
 from dsrn_cli.pixels.resize import imresize
 from dsrn_cli.runtime import strips as asm
-from dsrn_cli.runtime.backends import TorchBackend
+from dsrn_cli.runtime.engines import TorchBackend
 from dsrn_cli.runtime.tiling import upscale_luma
+from tests.util import tiny_net
 
 RNG = np.random.default_rng(1)
 
@@ -20,7 +19,7 @@ RNG = np.random.default_rng(1)
 @pytest.fixture(scope="module")
 def net() -> TorchBackend:
     torch.manual_seed(0)
-    return TorchBackend(DSRN(DSRNConfig(scale=2, c_lr=8, c_hr=8, c_first=8, steps=2)).eval())
+    return TorchBackend(tiny_net())
 
 
 def _whole_image(net: TorchBackend, arr: np.ndarray, scale: int, tile: int) -> np.ndarray:
@@ -67,7 +66,7 @@ CASES = [((150, 41, 3), np.uint8), ((140, 37, 4), np.uint8), ((133, 30), np.uint
 
 def _random(shape: tuple, dtype: type) -> np.ndarray:
     """Random pixels; alpha (2 or 4 channels) opaque: partial alpha takes another path
-    (premultiplied, tests/test_alpha_flat.py)."""
+    (premultiplied, tests/runtime/test_render.py)."""
     arr = RNG.integers(0, np.iinfo(dtype).max + 1, shape).astype(dtype)
     if len(shape) == 3 and shape[2] in (2, 4):
         arr[..., -1] = np.iinfo(dtype).max
@@ -83,6 +82,7 @@ def test_strips_equal_whole_image_on_cpu(net: TorchBackend, shape: tuple, dtype:
     assert np.array_equal(got, want)  # identical, not merely close
 
 
+@pytest.mark.slow
 def test_torch_path_within_one_level(net: TorchBackend) -> None:
     """The accelerator's code path, run here on the CPU: within one grey level."""
     for shape, dtype in CASES:
@@ -113,7 +113,7 @@ def test_rechunk_regroups_rows() -> None:
 
 def test_precision_wrapper_runs_the_network_in_bf16(net: TorchBackend) -> None:
     """--precision's wrapper (CUDA in use; CPU autocast here): close to fp32, not equal."""
-    from dsrn_cli.runtime.backends import with_precision
+    from dsrn_cli.runtime.selection import with_precision
 
     assert with_precision(net, "fp32") is net
     y = RNG.random((20, 24)).astype(np.float32)

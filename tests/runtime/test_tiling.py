@@ -4,7 +4,7 @@ import torch
 
 from dsrn_cli.model.config import DSRNConfig
 from dsrn_cli.model.network import DSRN
-from dsrn_cli.runtime.backends import TorchBackend
+from dsrn_cli.runtime.engines import TorchBackend
 from dsrn_cli.runtime.tiling import spans, upscale_luma
 
 
@@ -45,7 +45,7 @@ class _OOMOnce(TorchBackend):
 
 def test_out_of_memory_halves_the_tile_and_keeps_the_pixels() -> None:
     torch.manual_seed(0)
-    net = DSRN(DSRNConfig(scale=2, c_lr=8, c_hr=4, c_first=8, steps=2)).eval()
+    net = DSRN(DSRNConfig(scale=2, c_lr=8, c_hr=4, c_first=8, steps=2)).eval()  # narrow HR
     y = np.random.default_rng(0).random((70, 90), dtype=np.float32)
     whole = upscale_luma(TorchBackend(net), y, tile=1000)
     be = _OOMOnce(net, limit=40 * 40)
