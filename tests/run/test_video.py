@@ -19,10 +19,12 @@ from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
 from dsrn_cli.cli.upscale import upscale_command
+from dsrn_cli.files.video import VideoError, is_video
 from dsrn_cli.model.weights import load_model, resolve
+from dsrn_cli.pixels.chroma import upscale_chroma
 from dsrn_cli.pixels.color import rgb_to_y
 from dsrn_cli.pixels.resize import imresize
-from dsrn_cli.run.video import VideoError, is_video, upscale_chroma, upscale_video
+from dsrn_cli.run.video import upscale_video
 from dsrn_cli.runtime.backends import TorchBackend
 from dsrn_cli.runtime.strips import assemble_array
 
