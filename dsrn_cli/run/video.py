@@ -271,6 +271,7 @@ def upscale_video(
         frames = Frames(be, scale, tile, fmt, vin.codec_context.name, via_rgb)
         _check_frame_size(w, h, scale, frames.out_fmt)
         copied = [s for s in inp.streams if s.type in ("audio", "subtitle")]
+        kinds = [s.type for s in copied]
         with ExitStack() as stack:
             out = _open_output(stack, dst)
             try:
@@ -306,6 +307,6 @@ def upscale_video(
         "size_out": [w * scale, h * scale],
         "codec": codec,
         "pix_fmt": pix_fmt,
-        "streams_copied": [s.type for s in copied],
+        "streams_copied": kinds,
         "seconds": round(time.perf_counter() - t0, 3),
     }
