@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from dsrn_cli.api import upscale_file  # noqa: E402
 from dsrn_cli.files.imageio import list_images  # noqa: E402
-from dsrn_cli.run.batch import Options, plan, run_jobs  # noqa: E402
+from dsrn_cli.run.batch import Options, run_jobs  # noqa: E402
+from dsrn_cli.run.plan import plan  # noqa: E402
 from dsrn_cli.runtime.selection import get_model, with_precision  # noqa: E402
 
 PHOTO = ROOT / ".." / "shared" / "data" / "test" / "Set14" / "baboon.png"

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from ..files.video import DEFAULT_CODEC as DEFAULT_CODEC
+from ..files.video import DEFAULT_CRF as DEFAULT_CRF
 from ..model.config import CONFIGS
 from ..model.weights import available
 
@@ -24,10 +26,6 @@ ModelName = Literal[_NAMES]  # type: ignore[valid-type]
 ConfigName = Literal[tuple(CONFIGS)]  # type: ignore[valid-type]
 Optimizer = Literal["adam", "sgd"]
 Loss = Literal["l1", "mse"]
-DEFAULT_CODEC = "libx264"  # videos: FFmpeg's encoder name (dsrn_cli.run.video)
-# x264's CRF for the default encoder: 18 is "visually lossless or nearly so" in x264's
-# documentation; upscaled detail is fine texture that x264's default (23) smooths away.
-DEFAULT_CRF = 18
 ENSEMBLE_HELP = ("Average the network over the 8 flips/rotations of the input: "
                  "usually a little better, 8x the time.")
 

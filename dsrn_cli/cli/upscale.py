@@ -38,7 +38,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..run.batch import Job
+    from ..run.plan import Job
     from ..runtime.backend import Backend
 
 Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "gif", "bmp", "same"]
@@ -179,8 +179,10 @@ def upscale_command(
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
     # torch and the runtimes load here, not when the command line is built (dsrn --help)
-    from ..run.batch import Options, PlanError, plan, rank_device, run_batch
-    from ..run.video import VideoError, check_encoder
+    from ..files.video import VideoError, check_encoder
+    from ..run.batch import Options, run_batch
+    from ..run.plan import PlanError, plan
+    from ..run.ranks import rank_device
     from ..runtime.backend import BackendError
     from ..runtime.device import pick_device
     from ..runtime.ensemble import with_ensemble

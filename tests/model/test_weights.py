@@ -89,7 +89,7 @@ def test_upscale_summary_says_which_weights_auto_used(tmp_path):
 
 
 def test_tally_weights_line_counts_done_files_only():
-    from dsrn_cli.run.batch import Tally
+    from dsrn_cli.run.report import Report as Tally
 
     rec = [{"status": "done", "weights": "dsrn_lite-jpeg_x3.safetensors"},
            {"status": "failed", "weights": None},

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import typer
 from PIL import Image
 from typer.testing import CliRunner
@@ -37,6 +38,7 @@ def _folder(d: Path) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_batch_equals_per_file(cli: typer.Typer, tmp_path: Path) -> None:
     src = _folder(tmp_path / "in")
     r = CliRunner().invoke(cli, ["upscale", str(src), "-o", str(tmp_path / "out"), *LITE])
@@ -79,6 +81,7 @@ def _torchrun(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_torchrun_two_ranks(cli: typer.Typer, tmp_path: Path) -> None:
     src = _folder(tmp_path / "in")
     out, one = tmp_path / "out", tmp_path / "one"

@@ -145,6 +145,7 @@ def test_one_naming_rule(cli: typer.Typer, tmp_path: Path) -> None:
         assert (tmp_path / "files" / n).read_bytes() == (tmp_path / "folder" / n).read_bytes()
 
 
+@pytest.mark.slow
 def test_folder_default_cannot_loop(cli: typer.Typer, tmp_path: Path) -> None:
     ph = tmp_path / "ph"
     _img(ph / "crop1.png"), _img(ph / "crop2.png")
@@ -248,6 +249,7 @@ def test_stale_part_files_swept(cli: typer.Typer, tmp_path: Path) -> None:
         live.wait()
 
 
+@pytest.mark.slow
 def test_sigterm_stops_like_ctrl_c(tmp_path: Path) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     for i in range(40):

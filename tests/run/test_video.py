@@ -19,10 +19,12 @@ from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
 from dsrn_cli.cli.upscale import upscale_command
+from dsrn_cli.files.video import VideoError, is_video
 from dsrn_cli.model.weights import load_model, resolve
+from dsrn_cli.pixels.chroma import upscale_chroma
 from dsrn_cli.pixels.color import rgb_to_y
 from dsrn_cli.pixels.resize import imresize
-from dsrn_cli.run.video import VideoError, is_video, upscale_chroma, upscale_video
+from dsrn_cli.run.video import upscale_video
 from dsrn_cli.runtime.engines import TorchBackend
 from dsrn_cli.runtime.strips import assemble_array
 
@@ -150,6 +152,7 @@ def _audio_packets(path: Path) -> list[tuple[int | None, int | None, bytes]]:
         return [(p.pts, p.duration, bytes(p)) for p in c.demux(audio=0) if p.size]
 
 
+@pytest.mark.slow
 def test_size_frames_timing_and_sound(clip: Path, upscaled: tuple[Path, dict]) -> None:
     dst, rec = upscaled
     before, after = _timing(clip), _timing(dst)
@@ -167,6 +170,7 @@ def test_size_frames_timing_and_sound(clip: Path, upscaled: tuple[Path, dict]) -
     assert not [p for p in dst.parent.iterdir() if p.name != dst.name]  # no temp file left
 
 
+@pytest.mark.slow
 def test_frames_beat_bicubic(clip: Path, upscaled: tuple[Path, dict], hr_frames) -> None:
     truth = [rgb_to_y(f) for f in hr_frames]  # MATLAB luma of the HR frames
     bicubic = [imresize(y, 2) for y in _y_planes(clip)]
@@ -177,6 +181,7 @@ def test_frames_beat_bicubic(clip: Path, upscaled: tuple[Path, dict], hr_frames)
     assert p_net > p_bic + 0.5, (p_net, p_bic)
 
 
+@pytest.mark.slow
 def test_luma_is_the_still_pipeline(clip: Path, upscaled: tuple[Path, dict], net) -> None:
     """Lossless in and out: each output Y plane is assemble_array() of the input Y plane."""
     for lr, up in zip(_y_planes(clip), _y_planes(upscaled[0]), strict=True):
@@ -202,6 +207,7 @@ def _subtitles(path: Path) -> list[tuple[int | None, int | None, bytes]]:
         return [(p.pts, p.duration, bytes(p)) for p in c.demux(subtitles=0) if p.size]
 
 
+@pytest.mark.slow
 def test_variable_frame_rate_colour_tags_subtitles(tmp_path: Path, hr_frames, net) -> None:
     pts = [0, 40, 100, 130, 210, 250]  # ms: irregular gaps
     tags = {"color_range": 2, "color_primaries": 1, "color_trc": 1, "colorspace": 1}
@@ -224,6 +230,7 @@ def test_variable_frame_rate_colour_tags_subtitles(tmp_path: Path, hr_frames, ne
     assert sorted(p.name for p in tmp_path.iterdir()) == ["vfr.mkv", "vfr_x2.mkv"]
 
 
+@pytest.mark.slow
 def test_stop_leaves_nothing(tmp_path: Path, clip: Path, net) -> None:
     stop = threading.Event()
     dst = tmp_path / "out.mp4"
@@ -237,6 +244,7 @@ def test_stop_leaves_nothing(tmp_path: Path, clip: Path, net) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_bad_inputs(tmp_path: Path, clip: Path, hr_frames, net) -> None:
     data = clip.read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])  # index at the end: gone
@@ -270,6 +278,7 @@ def test_bad_inputs(tmp_path: Path, clip: Path, hr_frames, net) -> None:
         upscale_video(clip, tmp_path / "o.png", 2, net)
 
 
+@pytest.mark.slow
 def test_is_video(tmp_path: Path, clip: Path) -> None:
     assert is_video("a.mp4") and is_video("b.MKV") and is_video("c.webm") and is_video("d.mov")
     assert not is_video("a.png") and not is_video("a.jpg") and not is_video("song.m4a")
@@ -284,6 +293,7 @@ def test_is_video(tmp_path: Path, clip: Path) -> None:
     assert not is_video(gif, probe=True)
 
 
+@pytest.mark.slow
 def test_cli_folder_mixes_stills_and_videos(tmp_path: Path, clip: Path) -> None:
     """One folder: a still, a clip and a broken video; the batch goes on past the broken
     one, --json records each, and a second run skips what the first finished."""
@@ -312,6 +322,7 @@ def test_cli_folder_mixes_stills_and_videos(tmp_path: Path, clip: Path) -> None:
     assert [recs[n]["status"] for n in ("a.png", "b.mp4")] == ["skipped", "skipped"], again.output
 
 
+@pytest.mark.slow
 def test_rotation_kept(tmp_path: Path, hr_frames, net) -> None:
     """A phone clip's display matrix (here 90 degrees) survives, so it still plays upright."""
     src = tmp_path / "turned.mp4"
@@ -330,6 +341,7 @@ def test_rotation_kept(tmp_path: Path, hr_frames, net) -> None:
             assert next(c.decode(video=0)).rotation == 90
 
 
+@pytest.mark.slow
 def test_cli_one_video(tmp_path: Path, clip: Path) -> None:
     app = typer.Typer()
     app.command("upscale")(upscale_command)
@@ -347,6 +359,7 @@ def test_cli_one_video(tmp_path: Path, clip: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.mkv"]
 
 
+@pytest.mark.slow
 def test_ten_bit_planes(tmp_path: Path, clip: Path, upscaled: tuple[Path, dict], net) -> None:
     """A 10-bit clip of the same frames stays 10-bit, and its luma is the 8-bit run's
     luma at 4x the codes (the inputs differ by swscale's rounding only)."""
@@ -370,6 +383,7 @@ def test_ten_bit_planes(tmp_path: Path, clip: Path, upscaled: tuple[Path, dict],
     assert len(deep) == N and diff.mean() < 0.5 and diff.max() <= 4, (diff.mean(), diff.max())
 
 
+@pytest.mark.slow
 def test_cli_size_options_on_a_video_are_refused_up_front(tmp_path: Path, clip: Path) -> None:
     """--width/--outscale 1.5 need a resize after the network, which videos do not take:
     exit 2 before any work; --outscale 2 is one network pass and runs."""
