@@ -25,13 +25,14 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..files.imageio import FORMATS, is_hidden, list_images
+from ..files.formats import FORMATS, format_names, output_extension
+from ..files.imageio import is_hidden, list_images
 from ..files.picture import UpscaleError
 from ..files.video import DEFAULT_CODEC, is_video, list_videos, video_exts, video_suffix
 
-# ``--format`` -> the extension of its outputs (``same`` keeps the input's).
-FORMAT_EXT = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tiff": ".tif",
-              "gif": ".gif", "bmp": ".bmp"}  # fmt: skip
+# ``--format`` -> the extension of its outputs (``same`` keeps the input's), read off the
+# output-format table.
+FORMAT_EXT = {name: output_extension(name) for name in format_names()}
 
 
 class PlanError(Exception):

@@ -87,12 +87,12 @@ def test_every_format_choice_has_a_record() -> None:
 
 
 def test_the_planner_extensions_agree() -> None:
-    from dsrn_cli.run import batch
+    from dsrn_cli.run import plan
 
-    assert set(batch.FORMAT_EXT) == set(format_names())
-    for name, ext in batch.FORMAT_EXT.items():
+    assert set(plan.FORMAT_EXT) == set(format_names())
+    for name, ext in plan.FORMAT_EXT.items():
         assert ext == output_extension(name), name
-    assert batch.FORMATS is FORMATS or batch.FORMATS == FORMATS
+    assert plan.FORMATS is FORMATS
 
 
 def test_lookups() -> None:
