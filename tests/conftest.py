@@ -10,6 +10,9 @@ import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing downloads during tests
+# OpenVINO's converter sends telemetry from a forked child unless it runs "in CI"; offline, such
+# a child forked from a threaded pytest can hang the run at exit.
+os.environ.setdefault("CI", "true")
 # Converted backend graphs go to a throwaway cache, not the user's.
 os.environ.setdefault("DSRN_CACHE", tempfile.mkdtemp(prefix="dsrn-test-cache-"))
 

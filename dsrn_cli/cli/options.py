@@ -6,9 +6,6 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-import typer
-from rich.console import Console
-from rich.markup import escape
 from typer.core import TyperGroup
 
 from ..files.video import DEFAULT_CODEC as DEFAULT_CODEC
@@ -63,9 +60,3 @@ class PlainFlagsGroup(TyperGroup):
         if cmd is not None:
             _plain_flags([*cmd.params, cmd.get_help_option(ctx)])
         return cmd
-
-
-def usage_error(console: Console, msg: str) -> typer.Exit:
-    """Print ``msg`` as one ``error:`` line; the Exit to raise for a usage error (code 2)."""
-    console.print(f"[red]error:[/red] {escape(msg)}", highlight=False)
-    return typer.Exit(2)

@@ -9,13 +9,11 @@ checkpoint was written: ``--resume`` continues).
 from __future__ import annotations
 
 import os
-import traceback
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -26,7 +24,17 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .options import ConfigName, Device, Loss, Optimizer, TrainPrecision, usage_error
+from .errors import console, reported, usage
+from .options import ConfigName, Device, Loss, Optimizer, TrainPrecision
+
+EXAMPLES = (
+    "dsrn train -s 2 --data ../shared/data/train/T91 ../shared/data/train/BSD200 "
+    "--out runs/x2 --minutes 60 --val set5",
+    "dsrn train -s 2 --data ../shared/data/train/T91 --out runs/x2 --minutes 60 --resume"
+    "   # continue that run",
+    "dsrn train -s 4 --data ../shared/data/train/T91 --out runs/x4 --steps 20000 "
+    "--init runs/x2/last.safetensors --val ../shared/data/test/Set5",
+)
 
 BAR_STEPS = 1000  # the training bar's resolution: progress through the schedule, in 1/1000
 
@@ -125,13 +133,12 @@ def train_command(
     debug: Annotated[bool, typer.Option("--debug", help="Tracebacks for errors.")] = False,
 ) -> None:
     """Train DSRN on folders of HR images (resumable; runs under torchrun too)."""
-    from ..evaluation.datasets import BENCHMARKS, DatasetError, cached_dataset, resolve_dataset
-    from ..train.args import TrainArgs, TrainInputError, check_inputs
+    from ..evaluation.datasets import BENCHMARKS, cached_dataset, resolve_dataset
+    from ..train.args import TrainArgs, check_inputs
     from ..train.loop import run_training as run
 
-    console = Console(stderr=True, soft_wrap=True)
     if resume and overwrite:
-        raise usage_error(console, "give --resume or --overwrite, not both")
+        raise usage("give --resume or --overwrite, not both")
     args = TrainArgs(scale=scale, data=list(data), out=str(out_dir), config=config,
                      steps_t=unroll, minutes=minutes, steps=steps, stop_after=stop_after,
                      init=str(init) if init else None, resume=resume, val=None, device=device,
@@ -141,10 +148,10 @@ def train_command(
                      precision=precision)
     found = cached_dataset(val) if val else None
     if val and found is None and val.strip().lower() not in BENCHMARKS:
-        raise usage_error(console, f"--val {val}: no such folder, and not a benchmark name "
+        raise usage(f"--val {val}: no such folder, and not a benchmark name "
                               f"({', '.join(BENCHMARKS)})")
     args.val = str(found[1]) if found else None
-    try:
+    with reported(debug):
         first = os.environ.get("RANK", "0") == "0"  # under torchrun: rank 0 checks --out
         check_inputs(args, check_out=first)  # everything but a --val that needs a download
         if val and found is None:
@@ -152,29 +159,13 @@ def train_command(
                 args.val = str(resolve_dataset(val, progress=False, debug=debug,
                                                option="dsrn train ... --val")[1])
             check_inputs(args, check_out=first)
-    except TrainInputError as e:
-        raise usage_error(console, str(e)) from None
-    except DatasetError as e:
-        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
-        raise typer.Exit(1) from None
 
     display = TrainDisplay(console)
-    try:
+    with reported(debug, others="training failed", hint=True):
         try:
             run(args, log=lambda text: console.print(text, highlight=False), on_progress=display)
         finally:
             display.stop()
-    except KeyboardInterrupt:
-        console.print("interrupted", highlight=False)
-        raise typer.Exit(130) from None
-    except TrainInputError as e:  # e.g. a file that vanished after the first check
-        raise usage_error(console, str(e)) from None
-    except Exception as e:
-        if debug:
-            traceback.print_exc()
-        console.print(f"[red]error:[/red] training failed: {escape(str(e))}"
-                      + ("" if debug else " (--debug shows the traceback)"), highlight=False)
-        raise typer.Exit(1) from None
     best = out_dir / "best.safetensors"
     console.print(f"weights: {out_dir / 'last.safetensors'}"
                   + (f" (best on --val: {best})" if best.exists() else ""), highlight=False)

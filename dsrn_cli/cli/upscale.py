@@ -1,22 +1,20 @@
 """``dsrn upscale``: files and folders in, upscaled images and videos out, one bad file never
 stops a batch.
 
-Registered by ``cli.py`` as ``app.command("upscale")(upscale_command)``. Exit codes:
-0 everything done or skipped, 1 any file failed (or the weights are unusable), 2 usage
-error, 130 interrupted (the summary so far is still printed and the JSON still written).
+Exit codes (:mod:`dsrn_cli.cli.errors`): 0 everything done or skipped, 1 any file failed
+(or the weights are unusable), 2 usage error, 130 interrupted (the summary so far is still
+printed and the JSON still written).
 """
 
 from __future__ import annotations
 
-import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from PIL import ImageColor
-from rich.console import Console
 
-from ..files.imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL, DEFAULT_QUALITY
+from ..files.formats import format_names
+from ..files.imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL, DEFAULT_QUALITY, parse_colour
 from ..model.weights import (
     JPEG_AUTO_MAX_QUALITY,
     WeightsError,
@@ -26,6 +24,7 @@ from ..model.weights import (
 )
 from ..pixels.outsize import SizeSpec, network_factors
 from ..runtime.device import device_type
+from .errors import console, reported, say_error, usage
 from .options import (
     DEFAULT_CODEC,
     DEFAULT_CRF,
@@ -34,18 +33,26 @@ from .options import (
     Device,
     ModelName,
     Precision,
-    usage_error,
 )
 
 if TYPE_CHECKING:
     from ..run.plan import Job
     from ..runtime.backend import Backend
 
-Format = Literal["png", "jpg", "jpeg", "webp", "tiff", "gif", "bmp", "same"]
+# The output-format table's --format names, and "same" (each input's own format).
+Format = Literal[(*format_names(), "same")]  # type: ignore[valid-type]
+
+EXAMPLES = (
+    "dsrn upscale photo.jpg -s 4 -o photo_x4.png",
+    "dsrn upscale photos/ -s 2 --recursive      # into photos_x2/ (a re-run resumes)",
+    "dsrn upscale photos/ -s 2 -o big/ --format png",
+    "dsrn upscale photo.jpg --width 1920         # exactly 1920 wide, aspect kept",
+    "dsrn upscale photo.jpg --outscale 1.5       # x2 network, resized down to 1.5x",
+    "dsrn upscale scan.png -s 2 --model paper --ensemble   # best quality, 8x slower",
+)
 
 
 def _validate(
-    console: Console,
     scale: int | None,
     model: str | None,
     weights: str | None,
@@ -56,20 +63,20 @@ def _validate(
     png_level: int,
 ) -> None:
     if scale is not None and scale not in (2, 3, 4):
-        raise usage_error(console, f"--scale must be 2, 3 or 4, not {scale} (--outscale takes any "
+        raise usage(f"--scale must be 2, 3 or 4, not {scale} (--outscale takes any "
                      "factor above 1)")
     if model not in (None, "auto") and weights:
-        raise usage_error(console, "give --model or --weights, not both")
+        raise usage("give --model or --weights, not both")
     if device == "cuda" and not device_type("auto") == "cuda":
-        raise usage_error(console, "--device cuda, but CUDA is not available")
+        raise usage("--device cuda, but CUDA is not available")
     if tile is not None and tile < 8:
-        raise usage_error(console, "--tile must be at least 8 (LR pixels)")
+        raise usage("--tile must be at least 8 (LR pixels)")
     if quality is not None and not 1 <= quality <= 100:
-        raise usage_error(console, "--quality must be between 1 and 100")
+        raise usage("--quality must be between 1 and 100")
     if max_pixels < 1:
-        raise usage_error(console, "--max-pixels must be positive")
+        raise usage("--max-pixels must be positive")
     if not 0 <= png_level <= 9:
-        raise usage_error(console, "--png-compression must be between 0 and 9")
+        raise usage("--png-compression must be between 0 and 9")
 
 
 def upscale_command(
@@ -179,71 +186,37 @@ def upscale_command(
 ) -> None:
     """Upscale images with DSRN (luma by the network, chroma and alpha by bicubic)."""
     # torch and the runtimes load here, not when the command line is built (dsrn --help)
-    from ..files.video import VideoError, check_encoder
     from ..run.batch import Options, run_batch
-    from ..run.plan import PlanError, plan
     from ..run.ranks import rank_device
-    from ..runtime.backend import BackendError
     from ..runtime.device import pick_device
     from ..runtime.ensemble import with_ensemble
-    from ..runtime.precision import resolve_precision
     from ..runtime.selection import get_model, precision_allowed, with_precision
 
-    console = Console(stderr=True, soft_wrap=True)
     fmt = fmt.lower()
     _validate(
-        console, scale, model, weights, device, tile, quality, max_pixels, png_level
+        scale, model, weights, device, tile, quality, max_pixels, png_level
     )  # fmt: skip
     try:
-        bg = ImageColor.getrgb(background)[:3]
+        bg = parse_colour(background)
     except ValueError:
-        raise usage_error(console, f"--background: not a colour: {background!r}") from None
+        raise usage(f"--background: not a colour: {background!r}") from None
     device = rank_device(device)
     dev = pick_device(device)
     if not precision_allowed(precision, backend, dev):
-        raise usage_error(console, f"--precision {precision} needs a CUDA GPU, or bf16 with the "
+        raise usage(f"--precision {precision} needs a CUDA GPU, or bf16 with the "
                      f"openvino backend on a CPU (this run: {backend} on {dev.type}); "
                      "use fp32")  # fmt: skip
     if json_path is not None and json_path.is_dir():
-        raise usage_error(console, f"--json {json_path} is a folder; give a file name (e.g. "
+        raise usage(f"--json {json_path} is a folder; give a file name (e.g. "
                      f"{json_path / 'records.json'})")
     spec = SizeSpec(scale, outscale, width, height)
-    try:
-        spec.check()
-        if outscale is not None:
-            network_factors(outscale)  # beyond what dsrn chains: a usage error
-        check_encoder(codec, crf)
-        found = plan(inputs, output, spec.tag(), fmt, recursive, codec)
-        one_pass = outscale in (2, 3, 4) and width is None and height is None
-        if scale is None and not one_pass and any(j.video for j in found.jobs):
-            raise PlanError("videos take one network factor (-s 2, 3 or 4); --outscale, "
-                            "--width and --height are for images")
-    except (ValueError, PlanError, VideoError) as e:
-        raise usage_error(console, str(e)) from None
-    try:
-        have = _scales(model, dev)  # the first pass's net, loaded now to fail early
-        first = scale or (network_factors(outscale, have)[0] if outscale else max(have))
-        net = (
-            get_model(scale or first, model, weights, device, backend=backend)
-            if weights is None else get_model(_weights_scale(weights), None, weights, device,
-                                              backend=backend)
-        )  # fmt: skip
-        precision = resolve_precision(precision, net.name, dev)  # the backend that started
-        net = with_precision(net, precision)
-        net = with_ensemble(net, ensemble)
-    except BackendError as e:  # not installed, or not on this device: a usage error
-        raise usage_error(console, str(e)) from None
-    except (WeightsError, ValueError) as e:
-        console.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(1) from None
-    except Exception as e:  # e.g. a device that fails to start
-        if debug:
-            traceback.print_exc()
-        console.print(f"[red]error:[/red] cannot load the model: {e}", highlight=False)
-        raise typer.Exit(1) from None
+    with reported():
+        found = _plan_jobs(inputs, output, spec, fmt, recursive, codec, crf)
+    with reported(debug, others="cannot load the model"):
+        net, precision = _first_network(scale, outscale, model, weights, device, dev, backend,
+                                        precision, ensemble)
     if scale is not None and net.cfg.scale != scale:
-        console.print(f"[red]error:[/red] {weights} is an x{net.cfg.scale} model, but x{scale} "
-                      "was asked for", highlight=False)  # fmt: skip
+        say_error(f"{weights} is an x{net.cfg.scale} model, but x{scale} was asked for")
         raise typer.Exit(1)
     allowed = (net.cfg.scale,) if weights is not None else _scales(model, dev)
     opts = Options(scale or net.cfg.scale, tile, fmt, quality, png_level, max_pixels,
@@ -266,6 +239,42 @@ def upscale_command(
 
     raise typer.Exit(run_batch(found, net_for, opts, console, json_path, quiet))
 
+
+
+def _plan_jobs(inputs: list[Path], output: str | None, spec: SizeSpec, fmt: str,
+               recursive: bool, codec: str, crf: int | None):
+    """The jobs, checked before any work: sizes, encoder, output names (usage errors)."""
+    from ..files.video import check_encoder
+    from ..run.plan import PlanError, plan
+
+    spec.check()
+    if spec.outscale is not None:
+        network_factors(spec.outscale)  # beyond what dsrn chains: a usage error
+    check_encoder(codec, crf)
+    found = plan(inputs, output, spec.tag(), fmt, recursive, codec)
+    one_pass = spec.outscale in (2, 3, 4) and spec.width is None and spec.height is None
+    if spec.scale is None and not one_pass and any(j.video for j in found.jobs):
+        raise PlanError("videos take one network factor (-s 2, 3 or 4); --outscale, "
+                        "--width and --height are for images")
+    return found
+
+
+def _first_network(scale, outscale, model, weights, device, dev, backend, precision,
+                   ensemble) -> tuple[Backend, str]:
+    """The first pass's network, loaded now to fail early, and the precision it runs in."""
+    from ..runtime.ensemble import with_ensemble
+    from ..runtime.precision import resolve_precision
+    from ..runtime.selection import get_model, with_precision
+
+    have = _scales(model, dev)
+    first = scale or (network_factors(outscale, have)[0] if outscale else max(have))
+    net = (
+        get_model(scale or first, model, weights, device, backend=backend)
+        if weights is None else get_model(_weights_scale(weights), None, weights, device,
+                                          backend=backend)
+    )  # fmt: skip
+    precision = resolve_precision(precision, net.name, dev)  # the backend that started
+    return with_ensemble(with_precision(net, precision), ensemble), precision
 
 def _scales(model: str | None, dev: object) -> tuple[int, ...]:
     """The bundled factors of ``model`` (``auto``/None: of the default weights here)."""

@@ -7,6 +7,9 @@ result dict in the shape ``dsrn bench --json`` writes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -145,3 +148,92 @@ def evaluate(
         **{m: float(np.mean([i[m] for i in images])) for m in METRICS if m in metrics},
         "images": images,
     }
+
+
+# Digits shown per metric: (ours, the paper's), as the paper's Table 1 prints them.
+DIGITS = {"psnr": (2, 2), "ssim": (4, 3), "ifc": (3, 3)}
+RESULT_KEYS = ("dataset", "scale", "method", "weights", "ensemble", "jpeg", "images")
+
+
+@dataclass
+class BenchRun:
+    """One ``dsrn bench``: every scale x method x LR (clean, then each JPEG quality).
+
+    ``model``/``weights``: the bundled configuration (None/"auto": what ``upscale`` picks
+    for each input) or a weights file; ``backend``, ``precision`` and ``ensemble`` as for
+    upscale; ``metrics``: a subset of :data:`METRICS` in its order; ``jpeg``: LR JPEG
+    qualities (1..100) scored besides the clean LR."""
+
+    name: str
+    paths: list[Path]
+    scales: list[int]
+    methods: list[str]
+    metrics: tuple[str, ...]
+    device: torch.device
+    model: str | None = None
+    weights: str | None = None
+    backend: str = "auto"
+    precision: str = "fp32"
+    ensemble: bool = False
+    jpeg: list[int] = field(default_factory=list)
+    debug: bool = False
+    _nets: dict[Path, Backend] = field(default_factory=dict, repr=False)
+
+    def network(self, scale: int, quality: int | None) -> tuple[Path, Backend]:
+        """The weights for ``scale`` and LR JPEG ``quality`` and their backend, loaded once.
+        Raises WeightsError (unusable weights) or BackendError (a precision this backend
+        and device cannot run)."""
+        from ..model.weights import fetch_weights, load_model, weights_for_quality
+        from ..runtime.backend import BackendError
+        from ..runtime.precision import resolve_precision
+        from ..runtime.selection import precision_allowed, with_precision
+
+        path = (fetch_weights(self.weights, self.debug) if self.weights else
+                weights_for_quality(scale, quality, self.model, self.device))
+        if path not in self._nets:
+            be = pick_backend(self.backend, load_model(path, self.device), self.device)
+            if not precision_allowed(self.precision, be.name, self.device):
+                raise BackendError(f"--precision {self.precision} needs a CUDA GPU, or "
+                                   "bf16 with the openvino backend on a CPU")
+            self._nets[path] = with_precision(
+                be, resolve_precision(self.precision, be.name, self.device))
+        return path, self._nets[path]
+
+    def rows(self, status: Callable[[str], AbstractContextManager] = lambda _: nullcontext()
+             ) -> Iterator[dict]:
+        """Score every scale x method x LR in turn; each result is :func:`evaluate`'s dict
+        plus ``dataset``, ``weights`` (file name or None), ``label`` (the method as the table
+        shows it), ``lr`` ("clean" or "JPEG qN") and ``paper`` (the published values of
+        ``metrics``, None where the paper has none). ``status(text)`` wraps each
+        evaluation (a spinner). Raises ValueError for an image a metric cannot score."""
+        for s in self.scales:
+            for m in self.methods:
+                for q in [None, *self.jpeg]:
+                    yield self._row(s, m, q, status)
+
+    def _row(self, s: int, m: str, q: int | None,
+             status: Callable[[str], AbstractContextManager]) -> dict:
+        net, label, used = None, m, None
+        if m == "dsrn":
+            used, net = self.network(s, q)
+            label = (f"dsrn ({Path(used).stem.removeprefix('dsrn_')}, {net.name}"
+                     f"{', ensemble' * self.ensemble})")
+        with status(f"{self.name} x{s} {m}" + (f" JPEG q{q}" if q else "")):
+            r = evaluate(self.paths, s, m, net, self.device, metrics=self.metrics,
+                         ensemble=self.ensemble, jpeg=q)
+        r["dataset"] = self.name
+        r["weights"] = Path(used).name if used else None
+        r["label"] = label
+        r["lr"] = "clean" if q is None else f"JPEG q{q}"
+        pub = published(self.name, s, m, self.metrics) if q is None else None
+        r["paper"] = pub or (None,) * len(self.metrics)
+        return r
+
+
+def results_json(results: list[dict], metrics: tuple[str, ...], jpeg: bool) -> str:
+    """``--json``'s document: the protocol line and each result's keys (:data:`RESULT_KEYS`
+    and the metrics scored)."""
+    keys = (*RESULT_KEYS[:-1], *metrics, RESULT_KEYS[-1])
+    doc = {"protocol": protocol(metrics, jpeg), "results": [{k: r[k] for k in keys}
+                                                          for r in results]}
+    return json.dumps(doc, indent=1)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageColor, ImageOps
 
 from .decode import decoder_extensions, read
 from .encode import (
@@ -71,6 +71,12 @@ def list_images(folder: str | Path, recursive: bool = False) -> list[Path]:
     """Image files in ``folder``: every extension the decoders read
     (:func:`decoder_extensions`), as :func:`list_files` walks."""
     return list_files(folder, decoder_extensions(), recursive)
+
+
+def parse_colour(text: str) -> tuple[int, int, int]:
+    """A colour name or code as Pillow reads it (``white``, ``#202020``, ``rgb(0,0,0)``) as
+    8-bit RGB (an alpha given is dropped); ValueError if it names none."""
+    return ImageColor.getrgb(text)[:3]
 
 
 def read_rgb_uint8(path: str | Path) -> np.ndarray:

@@ -20,6 +20,11 @@ from itertools import combinations_with_replacement
 MAX_PASSES = 3  # at most x64 with the bundled x4; beyond that the target is refused
 
 
+class SizeError(ValueError):
+    """A size request that cannot be served (no size, two sizes, a factor beyond what the
+    bundled networks chain), worded as one line for the command line."""
+
+
 @dataclass(frozen=True)
 class SizeSpec:
     """Exactly one of ``scale`` (2, 3, 4), ``outscale`` (a float > 1), or ``width`` and/or
@@ -37,14 +42,14 @@ class SizeSpec:
         if self.width is not None or self.height is not None:
             given.append("--width/--height")
         if not given:
-            raise ValueError("give -s/--scale, --outscale or --width/--height")
+            raise SizeError("give -s/--scale, --outscale or --width/--height")
         if len(given) > 1:
-            raise ValueError(f"give only one of {', '.join(given)}")
+            raise SizeError(f"give only one of {', '.join(given)}")
         if self.outscale is not None and not (self.outscale > 1 and math.isfinite(self.outscale)):
-            raise ValueError(f"--outscale must be a number above 1, not {self.outscale:g}")
+            raise SizeError(f"--outscale must be a number above 1, not {self.outscale:g}")
         for name, v in (("--width", self.width), ("--height", self.height)):
             if v is not None and v < 1:
-                raise ValueError(f"{name} must be a positive number of pixels, not {v}")
+                raise SizeError(f"{name} must be a positive number of pixels, not {v}")
 
     def tag(self) -> str:
         """The part of an output name that says the size: x2, x1.5, w1920, h1080, 1920x1080."""
@@ -90,7 +95,7 @@ def network_factors(factor: float, allowed: Sequence[int] = (2, 3, 4)) -> list[i
         if fits:
             return min(fits, key=lambda c: (math.prod(c), [-s for s in c]))
     top = max(allowed) ** MAX_PASSES
-    raise ValueError(f"x{factor:.3g} is more than the x{top} dsrn runs at most")
+    raise SizeError(f"x{factor:.3g} is more than the x{top} dsrn runs at most")
 
 
 def plan_factors(
