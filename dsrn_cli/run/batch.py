@@ -8,8 +8,10 @@ long the batch. Records keep the planned order; Ctrl-C stops reading, lets the w
 in flight finish, and the caller still gets every record so far.
 
 Under ``torchrun`` every rank plans the same list and takes every ``world``-th job;
-rank 0 gathers the records (gloo object collectives) for one summary and one JSON.
-The plan is :mod:`dsrn_cli.run.plan`, the summary and records :mod:`dsrn_cli.run.report`.
+rank 0 gathers the records (gloo object collectives, :mod:`dsrn_cli.run.ranks`) for one
+summary and one JSON. The jobs come from :mod:`dsrn_cli.run.plan`; the records, summary
+and exit code are :mod:`dsrn_cli.run.report`'s; the reader thread is
+:mod:`dsrn_cli.run.reader`.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class Options:
     size: SizeSpec | None = None  # --outscale / --width / --height; None: ``scale``
     allowed: tuple[int, ...] = (2, 3, 4)  # network factors a chain may use
     codec: str = DEFAULT_CODEC  # videos: FFmpeg encoder
-    crf: int | None = None  # videos: None is the encoder's default (video.DEFAULT_CRF)
+    crf: int | None = None  # videos: None is files.video.DEFAULT_CRF for x264/x265
 
     def spec(self) -> SizeSpec:
         return self.size or SizeSpec(scale=self.scale)
