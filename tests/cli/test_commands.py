@@ -34,6 +34,7 @@ def _row(output: str, method: str) -> str:
     return line
 
 
+@pytest.mark.slow
 def test_bench_set5_default_methods_with_paper_numbers(set5) -> None:
     r = _invoke("bench", "--dataset", str(set5), "-s", "4", "--model", "lite", "--limit", "1")
     assert r.exit_code == 0, r.output
@@ -43,6 +44,7 @@ def test_bench_set5_default_methods_with_paper_numbers(set5) -> None:
         assert f"{psnr:.2f}" in _row(r.output, method) and f"{ssim:.3f}" in _row(r.output, method)
 
 
+@pytest.mark.slow
 def test_bench_folder_inside_a_benchmark_folder_is_named_after_it(set14, tmp_path) -> None:
     hr = tmp_path / "X" / "Set14" / "HR"
     hr.mkdir(parents=True)
@@ -128,6 +130,7 @@ def test_help_shows_examples_and_choices(command) -> None:
         assert "auto|cpu|cuda|mps" in text
 
 
+@pytest.mark.slow
 def test_hub_retry_log_is_quiet_unless_debug() -> None:
     """In a fresh process: huggingface_hub configures its logger lazily, on first use."""
     code = ("import logging, sys\n"
@@ -143,6 +146,7 @@ def test_hub_retry_log_is_quiet_unless_debug() -> None:
         assert ("Retrying" in p.stderr) == shown, p.stderr
 
 
+@pytest.mark.slow
 def test_offline_download_failure_is_one_line(tmp_path) -> None:
     """A real process (the Hub's log handler writes to the real stderr), offline, empty cache."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "DSRN_CACHE": str(tmp_path),

@@ -34,6 +34,7 @@ def test_set5_bicubic_matches_paper(set5, scale):
     assert len(r["images"]) == 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_set14_bicubic_near_paper(set14, scale):
     r = evaluate(list_images(set14), scale, "bicubic", metrics=("psnr", "ssim"))
@@ -53,6 +54,7 @@ def test_bench_cli_json(set5, tmp_path):
     assert len(r["images"]) == 2 and {"name", "psnr", "ssim"} <= set(r["images"][0])
 
 
+@pytest.mark.slow
 def test_bench_dsrn_with_bundled_weights(set5):
     res = CliRunner().invoke(app, ["bench", "--dataset", str(set5), "-s", "2", "--method",
                                    "dsrn", "--model", "lite", "--limit", "1"])
@@ -88,6 +90,7 @@ def test_published_lookup_by_any_name():
     assert published("myfolder", 2, "bicubic") is None
 
 
+@pytest.mark.slow
 def test_bench_jpeg_rows_lower_bicubic(set5, tmp_path):
     out = tmp_path / "r.json"
     res = CliRunner().invoke(app, ["bench", "--dataset", str(set5), "-s", "2", "--limit", "2",
@@ -100,6 +103,7 @@ def test_bench_jpeg_rows_lower_bicubic(set5, tmp_path):
     assert psnrs[None] > psnrs[75] > psnrs[20]  # compression costs the bicubic baseline
 
 
+@pytest.mark.slow
 def test_bench_jpeg_without_model_measures_what_auto_picks(set5, tmp_path):
     """--jpeg Q without --model: the JPEG row uses the weights upscale's auto gives a JPEG of
     quality Q (the -jpeg file at Q <= 90), the clean row the clean file."""

@@ -55,6 +55,7 @@ def test_subbands_are_pyrtools_steerable_pyramid():
         np.testing.assert_array_equal(v, full[k])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_bicubic_ifc_matches_selfexsr_per_image(scale):
     reference = json.loads(need(DATA / "reference" / "ifc_bicubic.json").read_text())
