@@ -55,12 +55,8 @@ def lite():
 
 @pytest.fixture(scope="module")
 def cli():
-    """An app with ``dsrn upscale`` (and a second command, so "upscale" stays a subcommand)."""
-    import typer
+    """The ``dsrn`` app (run it with ``CliRunner().invoke(cli, ["upscale", ...])`` or
+    ``tests.util.run_cli``)."""
+    from dsrn_cli.cli.app import app
 
-    from dsrn_cli.cli.upscale import upscale_command
-
-    app = typer.Typer()
-    app.command("upscale")(upscale_command)
-    app.command("noop")(lambda: None)
     return app

@@ -1,7 +1,9 @@
-"""The evaluation protocol of SR papers (spec section 4) and the published numbers.
+"""The evaluation protocol of SR papers (HR mod-cropped, LR by MATLAB bicubic, PSNR/SSIM/IFC
+on Y with the scale shaved from each border) and the published numbers to compare with.
 
 ``evaluate`` runs one method at one scale over a folder of HR images and returns a
-result dict in the shape ``dsrn bench --json`` writes.
+result dict in the shape ``dsrn bench --json`` writes; :class:`BenchRun` is the whole
+``dsrn bench``: every scale x method x LR (clean and JPEG), with its networks loaded once.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ METRICS = ("psnr", "ssim", "ifc")
 
 
 def protocol(metrics: tuple[str, ...] = METRICS, jpeg: bool = False) -> str:
-    """The evaluation protocol in one paragraph, naming only ``metrics`` (spec section 4);
+    """The evaluation protocol in one paragraph, naming only ``metrics``;
     with ``jpeg``, how the JPEG rows' LR images are made."""
     names = "/".join(m.upper() for m in ("psnr", "ssim") if m in metrics) or "IFC"
     text = (

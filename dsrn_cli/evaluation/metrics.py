@@ -1,4 +1,5 @@
-"""PSNR and SSIM on the luma channel, as SR papers compute them (spec section 4);
+"""PSNR and SSIM on the luma channel, as SR papers compute them (on Y,
+the borders shaved by the scale, peak 255);
 IFC, the third metric of their tables, lives in ``ifc.py`` and is re-exported here.
 
 Both take two Y images on the 0..255 scale (uint8 luma, as MATLAB's rgb2ycbcr gives

@@ -11,13 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 import dsrn_cli.model.weights as w
-from dsrn_cli.cli.app import app
 from dsrn_cli.evaluation.bench import published
 from dsrn_cli.evaluation.datasets import folder_name
 from dsrn_cli.runtime.device import pick_device
+from tests.util import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _invoke(*args: str):
-    return CliRunner().invoke(app, list(args))
+    return run_cli(*args)
 
 
 def _row(output: str, method: str) -> str:
@@ -164,17 +163,16 @@ def test_bench_json_and_export_output_folders_are_usage_errors(tmp_path: Path) -
     """A folder where a file is written: refused up front (exit 2), not a traceback after."""
     import re
 
-    from dsrn_cli.cli.app import app
 
     def said(r) -> str:  # the message without rich's box and line breaks
         return re.sub(r"[\s│╭╮╰╯─]+", " ", r.output)
 
     (tmp_path / "jd").mkdir()
     (tmp_path / "hr").mkdir()
-    r = CliRunner().invoke(app, ["bench", "--dataset", str(tmp_path / "hr"), "-s", "2",
+    r = run_cli(*["bench", "--dataset", str(tmp_path / "hr"), "-s", "2",
                                  "--method", "bicubic", "--json", str(tmp_path / "jd")])
     assert r.exit_code == 2 and "is a folder" in said(r)
-    r = CliRunner().invoke(app, ["export", "-s", "2", "--model", "lite", "-o",
+    r = run_cli(*["export", "-s", "2", "--model", "lite", "-o",
                                  str(tmp_path / "jd")])
     assert r.exit_code == 2 and "is a folder" in said(r)
     assert list((tmp_path / "jd").iterdir()) == []

@@ -2,12 +2,11 @@ import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from dsrn_cli.cli.app import app
 from dsrn_cli.evaluation.bench import evaluate, published
 from dsrn_cli.evaluation.metrics import psnr, ssim
 from dsrn_cli.files.imageio import list_images
+from tests.util import run_cli
 
 
 def test_psnr_ssim_basics():
@@ -43,7 +42,7 @@ def test_set14_bicubic_near_paper(set14, scale):
 
 def test_bench_cli_json(set5, tmp_path):
     out = tmp_path / "r.json"
-    res = CliRunner().invoke(app, ["bench", "--dataset", str(set5), "-s", "4", "--limit", "2",
+    res = run_cli(*["bench", "--dataset", str(set5), "-s", "4", "--limit", "2",
                                    "--method", "bicubic", "--json", str(out)])
     assert res.exit_code == 0, res.output
     assert "28.42" in res.output  # the paper's bicubic x4 beside ours
@@ -56,24 +55,22 @@ def test_bench_cli_json(set5, tmp_path):
 
 @pytest.mark.slow
 def test_bench_dsrn_with_bundled_weights(set5):
-    res = CliRunner().invoke(app, ["bench", "--dataset", str(set5), "-s", "2", "--method",
+    res = run_cli(*["bench", "--dataset", str(set5), "-s", "2", "--method",
                                    "dsrn", "--model", "lite", "--limit", "1"])
     assert res.exit_code == 0, res.output
     assert "dsrn" in res.output
 
 
 def test_bench_bad_inputs(tmp_path):
-    runner = CliRunner()
-    res = runner.invoke(app, ["bench", "--dataset", str(tmp_path)])
+    res = run_cli(*["bench", "--dataset", str(tmp_path)])
     assert res.exit_code == 1
-    res = runner.invoke(app, ["bench", "--dataset", str(tmp_path), "-s", "5"])
+    res = run_cli(*["bench", "--dataset", str(tmp_path), "-s", "5"])
     assert res.exit_code == 2
 
 
 def test_version_and_help():
-    runner = CliRunner()
-    assert runner.invoke(app, ["--version"]).output.startswith("dsrn ")
-    assert "bench" in runner.invoke(app, ["--help"]).output
+    assert run_cli(*["--version"]).output.startswith("dsrn ")
+    assert "bench" in run_cli(*["--help"]).output
 
 
 def test_data_option_takes_several_folders():
@@ -93,7 +90,7 @@ def test_published_lookup_by_any_name():
 @pytest.mark.slow
 def test_bench_jpeg_rows_lower_bicubic(set5, tmp_path):
     out = tmp_path / "r.json"
-    res = CliRunner().invoke(app, ["bench", "--dataset", str(set5), "-s", "2", "--limit", "2",
+    res = run_cli(*["bench", "--dataset", str(set5), "-s", "2", "--limit", "2",
                                    "--jpeg", "75", "--jpeg", "20", "--json", str(out)])
     assert res.exit_code == 0, res.output
     doc = json.loads(out.read_text())
@@ -113,7 +110,7 @@ def test_bench_jpeg_without_model_measures_what_auto_picks(set5, tmp_path):
     if ("lite-jpeg", 2) not in found:
         pytest.skip("no lite-jpeg x2 bundled")
     out = tmp_path / "r.json"
-    res = CliRunner().invoke(app, ["bench", "--dataset", str(set5), "-s", "2", "--limit", "1",
+    res = run_cli(*["bench", "--dataset", str(set5), "-s", "2", "--limit", "1",
                                    "--method", "dsrn", "--device", "cpu", "--metrics", "psnr",
                                    "--jpeg", "75", "--jpeg", "95", "--json", str(out)])
     assert res.exit_code == 0, res.output
@@ -131,11 +128,11 @@ def test_bench_footer_names_only_the_metrics_measured(set5, tmp_path):
     out = tmp_path / "r.json"
     args = ["bench", "--dataset", str(set5), "-s", "2", "--limit", "1", "--method", "bicubic",
             "--json", str(out)]
-    res = CliRunner().invoke(app, [*args, "--metrics", "psnr,ssim"])
+    res = run_cli(*[*args, "--metrics", "psnr,ssim"])
     assert res.exit_code == 0, res.output
     text = json.loads(out.read_text())["protocol"]
     assert "IFC" not in text and "ifcvec" not in res.output and "SSIM 11x11" in text
-    res = CliRunner().invoke(app, [*args, "--metrics", "psnr,ifc"])
+    res = run_cli(*[*args, "--metrics", "psnr,ifc"])
     text = json.loads(out.read_text())["protocol"]
     assert "IFC as MATLAB ifcvec" in text and "SSIM" not in text
 
@@ -143,7 +140,7 @@ def test_bench_footer_names_only_the_metrics_measured(set5, tmp_path):
 def test_bench_offline_name_is_one_whole_line(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("DSRN_CACHE", str(tmp_path / "empty-cache"))
-    res = CliRunner().invoke(app, ["bench", "--dataset", "set5"])
+    res = run_cli(*["bench", "--dataset", "set5"])
     assert res.exit_code == 1
     lines = res.output.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.output

@@ -8,6 +8,7 @@ import pytest
 from dsrn_cli.evaluation.bench import evaluate
 from dsrn_cli.evaluation.metrics import ifc
 from dsrn_cli.files.imageio import list_images
+from tests.util import run_cli
 
 from ..conftest import DATA, need
 
@@ -73,20 +74,17 @@ def test_bicubic_ifc_matches_selfexsr_per_image(scale):
 
 
 def test_bench_cli_ifc_column_json_and_metrics_option(set5, tmp_path):
-    from typer.testing import CliRunner
 
-    from dsrn_cli.cli.app import app
 
-    runner = CliRunner()
     out = tmp_path / "r.json"
-    res = runner.invoke(app, ["bench", "--dataset", str(set5), "-s", "4", "--limit", "1",
+    res = run_cli(*["bench", "--dataset", str(set5), "-s", "4", "--limit", "1",
                               "--method", "bicubic", "--json", str(out)])
     assert res.exit_code == 0, res.output
     assert "IFC" in res.output.split("protocol")[0]
     assert "2.337" in res.output  # the paper's bicubic x4 IFC
     (r,) = json.loads(out.read_text())["results"]
     assert {"psnr", "ssim", "ifc"} <= set(r) and r["ifc"] == r["images"][0]["ifc"] > 0
-    res = runner.invoke(app, ["bench", "--dataset", str(set5), "-s", "4", "--limit", "1",
+    res = run_cli(*["bench", "--dataset", str(set5), "-s", "4", "--limit", "1",
                               "--method", "bicubic", "--metrics", "psnr", "--json", str(out)])
     assert res.exit_code == 0, res.output
     table = res.output.split("protocol")[0]
@@ -94,7 +92,7 @@ def test_bench_cli_ifc_column_json_and_metrics_option(set5, tmp_path):
     (r,) = json.loads(out.read_text())["results"]
     assert "ifc" not in r and set(r["images"][0]) == {"name", "psnr"}
     for bad in ("psnr,lpips", ",", ""):
-        res = runner.invoke(app, ["bench", "--dataset", str(set5), "--metrics", bad])
+        res = run_cli(*["bench", "--dataset", str(set5), "--metrics", bad])
         assert res.exit_code == 2, (bad, res.output)
     with pytest.raises(ValueError, match="unknown metric"):
         evaluate([], 2, metrics=("psnr", "vif"))

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import typer
 from PIL import Image
-from typer.testing import CliRunner
 
 from dsrn_cli.api import upscale_file
 from dsrn_cli.runtime.precision import resolve_precision
 from dsrn_cli.runtime.selection import get_model, with_precision
+from tests.util import run_cli
 
 RNG = np.random.default_rng(2)
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def _folder(d: Path) -> Path:
 @pytest.mark.slow
 def test_batch_equals_per_file(cli: typer.Typer, tmp_path: Path) -> None:
     src = _folder(tmp_path / "in")
-    r = CliRunner().invoke(cli, ["upscale", str(src), "-o", str(tmp_path / "out"), *LITE])
+    r = run_cli(*["upscale", str(src), "-o", str(tmp_path / "out"), *LITE])
     assert r.exit_code == 1 and "done 5, skipped 0, failed 1" in r.output, r.output
     be = get_model(2, "lite", device="cpu", backend="auto")
     net = with_precision(be, resolve_precision("auto", be.name, "cpu"))  # the CLI's default
@@ -58,7 +58,7 @@ def test_encoder_and_precision_options(cli: typer.Typer, tmp_path: Path) -> None
     sizes = {}
     for level in ("0", "9"):
         dst = tmp_path / f"l{level}.png"
-        r = CliRunner().invoke(cli, ["upscale", str(src), "-o", str(dst), *LITE,
+        r = run_cli(*["upscale", str(src), "-o", str(dst), *LITE,
                                      "--png-compression", level])  # fmt: skip
         assert r.exit_code == 0, r.output
         sizes[level] = dst.stat().st_size
@@ -68,7 +68,7 @@ def test_encoder_and_precision_options(cli: typer.Typer, tmp_path: Path) -> None
         ["--precision", "fp8"],
         ["--precision", "bf16", "--backend", "torch"],
     ):
-        r = CliRunner().invoke(cli, ["upscale", str(src), "-o", str(tmp_path / "x.png"), *LITE,
+        r = run_cli(*["upscale", str(src), "-o", str(tmp_path / "x.png"), *LITE,
                                      *bad])  # fmt: skip
         assert r.exit_code == 2, (bad, r.output)
     assert "needs a CUDA GPU" in r.output and not (tmp_path / "x.png").exists()
@@ -91,7 +91,7 @@ def test_torchrun_two_ranks(cli: typer.Typer, tmp_path: Path) -> None:
     assert log.count("failed:") == 1 and "f_bad.png" in log, log
     recs = json.loads((tmp_path / "r.json").read_text())
     assert [Path(r["input"]).name for r in recs] == sorted(q.name for q in src.iterdir())
-    r = CliRunner().invoke(cli, ["upscale", str(src), "-o", str(one), *LITE])
+    r = run_cli(*["upscale", str(src), "-o", str(one), *LITE])
     assert r.exit_code == 1, r.output
     names = sorted(q.name for q in one.iterdir())
     assert names == sorted(q.name for q in out.iterdir()) and len(names) == 5
