@@ -5,6 +5,7 @@ the options and prints the table."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -82,37 +83,51 @@ def _table(name: str, n: int, shown: tuple[str, ...], jpeg: bool) -> Table:
 
 
 def bench_command(
-    dataset: str = typer.Option(..., "--dataset", "-d",
-                                help="set5, set14, b100, urban100, manga109, or a folder of HR "
-                                     "images (named after a benchmark, or inside one, e.g. "
-                                     "Urban100/HR, to get the paper's numbers)."),
-    scale: list[int] = typer.Option([2, 3, 4], "--scale", "-s", help="Scales (repeatable)."),
-    method: list[Method] = typer.Option([Method.bicubic, Method.dsrn], "--method", "-m",
-                                        help="Repeatable."),
-    model: ModelName | None = typer.Option(None, "--model",
-                                           help="Bundled model (default: auto, see dsrn models)."),
-    weights: str | None = typer.Option(None, "--weights",
-                                       help="A .safetensors file or hf://REPO/FILE."),
-    device: Device = typer.Option("auto", "--device"),
-    backend: BackendName = typer.Option("auto", "--backend",
-                                        help="auto: torch on a GPU, the fastest exact "
-                                             "installed backend on a CPU."),
-    ensemble: bool = typer.Option(False, "--ensemble", help=ENSEMBLE_HELP),
-    precision: Precision = typer.Option("fp32", "--precision",
-                                        help="fp32 (default: the protocol's numbers do not "
-                                             "depend on the CPU); auto/bf16/fp16 as for "
-                                             "upscale, to measure them."),
-    json_path: Path | None = typer.Option(None, "--json", help="Write the results as JSON."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N images."),
-    metrics: str = typer.Option("psnr,ssim,ifc", "--metrics",
-                                help="Comma-separated subset of psnr,ssim,ifc. IFC costs about "
-                                     "0.5 s of CPU per megapixel (about 10x SSIM); "
-                                     "leave it out when time matters."),
-    jpeg: list[int] = typer.Option([], "--jpeg", min=1, max=100,
-                                   help="Also score with the LR saved as JPEG at this quality "
-                                        "(repeatable); without --model, dsrn uses the weights "
-                                        "auto picks for such a JPEG."),
-    debug: bool = typer.Option(False, "--debug", help="Show the download library's log."),
+    dataset: Annotated[str, typer.Option(
+        "--dataset", "-d",
+        help="set5, set14, b100, urban100, manga109, or a folder of HR images (named after a "
+             "benchmark, or inside one, e.g. Urban100/HR, to get the paper's numbers).")],
+    scale: Annotated[list[int], typer.Option(
+        "--scale", "-s",
+        help="Scales (repeatable).")] = [2, 3, 4],  # noqa: B006
+    method: Annotated[list[Method], typer.Option(
+        "--method", "-m",
+        help="Repeatable.")] = [Method.bicubic, Method.dsrn],  # noqa: B006
+    model: Annotated[ModelName | None, typer.Option(
+        "--model",
+        help="Bundled model (default: auto, see dsrn models).")] = None,
+    weights: Annotated[str | None, typer.Option(
+        "--weights",
+        help="A .safetensors file or hf://REPO/FILE.")] = None,
+    device: Annotated[Device, typer.Option(
+        "--device")] = "auto",
+    backend: Annotated[BackendName, typer.Option(
+        "--backend",
+        help="auto: torch on a GPU, the fastest exact installed backend on a CPU.")] = "auto",
+    ensemble: Annotated[bool, typer.Option(
+        "--ensemble",
+        help=ENSEMBLE_HELP)] = False,
+    precision: Annotated[Precision, typer.Option(
+        "--precision",
+        help="fp32 (default: the protocol's numbers do not depend on the CPU); auto/bf16/fp16 as"
+             " for upscale, to measure them.")] = "fp32",
+    json_path: Annotated[Path | None, typer.Option(
+        "--json",
+        help="Write the results as JSON.")] = None,
+    limit: Annotated[int | None, typer.Option(
+        "--limit", min=1,
+        help="Only the first N images.")] = None,
+    metrics: Annotated[str, typer.Option(
+        "--metrics",
+        help="Comma-separated subset of psnr,ssim,ifc. IFC costs about 0.5 s of CPU per "
+             "megapixel (about 10x SSIM); leave it out when time matters.")] = "psnr,ssim,ifc",
+    jpeg: Annotated[list[int], typer.Option(
+        "--jpeg", min=1, max=100,
+        help="Also score with the LR saved as JPEG at this quality (repeatable); without "
+             "--model, dsrn uses the weights auto picks for such a JPEG.")] = [],  # noqa: B006
+    debug: Annotated[bool, typer.Option(
+        "--debug",
+        help="Show the download library's log.")] = False,
 ) -> None:
     """PSNR/SSIM/IFC on a benchmark, beside the paper's Table 1."""
     from ..evaluation.bench import DIGITS, BenchRun, protocol, results_json

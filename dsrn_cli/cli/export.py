@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -16,14 +17,21 @@ EXAMPLES = (
 
 
 def export_command(
-    scale: int = typer.Option(..., "--scale", "-s", help="2, 3 or 4."),
-    output: Path = typer.Option(..., "--output", "-o", help="The .onnx file to write."),
-    model: ModelName | None = typer.Option(None, "--model",
-                                           help="Bundled model (default: auto, see dsrn "
-                                                "models)."),
-    weights: str | None = typer.Option(None, "--weights",
-                                       help="A .safetensors file or hf://REPO/FILE."),
-    tile: int = typer.Option(64, "--tile", help="Side of the square traced (H, W stay dynamic)."),
+    scale: Annotated[int, typer.Option(
+        "--scale", "-s",
+        help="2, 3 or 4.")],
+    output: Annotated[Path, typer.Option(
+        "--output", "-o",
+        help="The .onnx file to write.")],
+    model: Annotated[ModelName | None, typer.Option(
+        "--model",
+        help="Bundled model (default: auto, see dsrn models).")] = None,
+    weights: Annotated[str | None, typer.Option(
+        "--weights",
+        help="A .safetensors file or hf://REPO/FILE.")] = None,
+    tile: Annotated[int, typer.Option(
+        "--tile",
+        help="Side of the square traced (H, W stay dynamic).")] = 64,
 ) -> None:
     """Write the network as ONNX (opset 17, dynamic H/W); the bicubic base stays outside."""
     from ..model.export import RECIPE, export_file

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -37,7 +38,9 @@ def _precision_note(rows: list[dict]) -> str:
 
 
 def models_command(
-    as_json: bool = typer.Option(False, "--json", help="Print the records as JSON."),
+    as_json: Annotated[bool, typer.Option(
+        "--json",
+        help="Print the records as JSON.")] = False,
 ) -> None:
     """The bundled weights: size, checksum, Set5/Set14 PSNR, and which one auto picks here."""
     from ..model.weights import JPEG_AUTO_MAX_QUALITY, describe, weights_dir
