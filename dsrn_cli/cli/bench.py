@@ -131,6 +131,7 @@ def bench_command(
 ) -> None:
     """PSNR/SSIM/IFC on a benchmark, beside the paper's Table 1."""
     from ..evaluation.bench import DIGITS, BenchRun, protocol, results_json
+    from ..files.partfiles import atomic_path
     from ..model.weights import JPEG_AUTO_MAX_QUALITY
     from ..runtime.device import pick_device
 
@@ -155,4 +156,5 @@ def bench_command(
                   f"(the -jpeg ones for JPEG quality <= {JPEG_AUTO_MAX_QUALITY}); "
                   "--model lite forces one.[/]")
     if json_path:
-        json_path.write_text(results_json(results, shown, bool(jpeg)))
+        with atomic_path(json_path) as tmp:  # never a half-written file
+            tmp.write_text(results_json(results, shown, bool(jpeg)))

@@ -20,6 +20,7 @@ import torch
 
 from ..files.imageio import read_rgb_uint8
 from ..files.jpeg import roundtrip
+from ..files.picture import quantize
 from ..model.network import DSRN
 from ..pixels.color import y_uint8
 from ..pixels.resize import imresize, modcrop
@@ -89,7 +90,7 @@ def sr_luma(model: DSRN | Backend, lr_rgb: np.ndarray, ensemble: bool = False) -
     y = y_uint8(lr_rgb).astype(np.float32) / np.float32(255.0)
     be = with_ensemble(as_backend(model), ensemble)
     out = upscale_luma(be, y, pick_tile(be, None)) * np.float32(255.0)
-    return np.clip(np.floor(out + 0.5), 0, 255).astype(np.uint8)
+    return quantize(out, np.uint8)
 
 
 def evaluate(

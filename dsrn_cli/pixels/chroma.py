@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..files.picture import round_half_up
-from .resize import _cubic, contributions, mirror
+from .resize import contributions, cubic, mirror
 
 
 def _chroma_taps(n: int, out: int, scale: int, cosited: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -27,7 +27,7 @@ def _chroma_taps(n: int, out: int, scale: int, cosited: bool) -> tuple[np.ndarra
     u = (x - 1) / scale + 1
     left = np.floor(u - 2)
     taps = left[:, None] + np.arange(6)[None, :]
-    w = _cubic(u[:, None] - taps)
+    w = cubic(u[:, None] - taps)
     w /= w.sum(axis=1, keepdims=True)
     return mirror((taps - 1).astype(np.int64), n), w
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..files.picture import quantize
+
 # MATLAB rgb2ycbcr for inputs in [0, 1]: offset + M @ rgb; on the 0..255 scale M / 255.
 _OFFSET = np.array([16.0, 128.0, 128.0])
 _M = np.array(
@@ -51,7 +53,7 @@ def rgb_to_y(rgb: np.ndarray) -> np.ndarray:
 
 def y_uint8(rgb: np.ndarray) -> np.ndarray:
     """MATLAB ``rgb2ycbcr`` on a uint8 image returns uint8: the luma rounded, as papers use."""
-    return np.clip(np.floor(rgb_to_y(rgb) + 0.5), 0, 255).astype(np.uint8)
+    return quantize(rgb_to_y(rgb), np.uint8)
 
 
 def rgb_to_ycbcr_torch(rgb: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ import torch
 from ..files.picture import round_half_up as round_half_up  # MATLAB uint8()
 
 
-def _cubic(x: np.ndarray) -> np.ndarray:
+def cubic(x: np.ndarray) -> np.ndarray:
     ax = np.abs(x)
     ax2, ax3 = ax**2, ax**3
     return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (
@@ -38,10 +38,10 @@ def raw_contributions(in_len: int, out_len: int, scale: float) -> tuple[np.ndarr
     each ``out_len x taps``; :func:`contributions` maps the indices into range."""
     width = 4.0
     if scale < 1:
-        kernel = lambda x: scale * _cubic(scale * x)  # noqa: E731
+        kernel = lambda x: scale * cubic(scale * x)  # noqa: E731
         width /= scale
     else:
-        kernel = _cubic
+        kernel = cubic
     x = np.arange(1, out_len + 1, dtype=np.float64)
     u = x / scale + 0.5 * (1 - 1 / scale)
     left = np.floor(u - width / 2)

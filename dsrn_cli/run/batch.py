@@ -40,7 +40,7 @@ from ..files.imageio import (
     WriteOptions,
     write,
 )
-from ..files.partfiles import sweep
+from ..files.partfiles import atomic_path, sweep
 from ..files.video import DEFAULT_CODEC, VideoError
 from ..model.network import DSRN
 from ..pixels.outsize import SizeSpec, plan_factors
@@ -381,6 +381,6 @@ def _run_batch(
     report = Report([records[i] for i in sorted(records)], stages, walk.hidden, walk.left_out,
                     interrupted)  # fmt: skip
     if json_path is not None:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(json.dumps(report.records, indent=1) + "\n")
+        with atomic_path(json_path) as tmp:  # never a half-written file
+            tmp.write_text(json.dumps(report.records, indent=1) + "\n")
     return report.print(console, time.perf_counter() - t0, quiet)
