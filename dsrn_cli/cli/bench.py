@@ -13,7 +13,15 @@ from rich.markup import escape
 from rich.table import Table
 
 from .errors import console, reported, say_error
-from .options import ENSEMBLE_HELP, BackendName, Device, Method, ModelName, Precision
+from .options import (
+    ENSEMBLE_HELP,
+    BackendName,
+    Device,
+    Method,
+    ModelOption,
+    Precision,
+    WeightsOption,
+)
 
 out = Console()
 
@@ -93,12 +101,8 @@ def bench_command(
     method: Annotated[list[Method], typer.Option(
         "--method", "-m",
         help="Repeatable.")] = [Method.bicubic, Method.dsrn],  # noqa: B006
-    model: Annotated[ModelName | None, typer.Option(
-        "--model",
-        help="Bundled model (default: auto, see dsrn models).")] = None,
-    weights: Annotated[str | None, typer.Option(
-        "--weights",
-        help="A .safetensors file or hf://REPO/FILE.")] = None,
+    model: ModelOption = None,
+    weights: WeightsOption = None,
     device: Annotated[Device, typer.Option(
         "--device")] = "auto",
     backend: Annotated[BackendName, typer.Option(

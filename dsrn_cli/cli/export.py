@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from .errors import console, reported
-from .options import ModelName
+from .options import ModelOption, WeightsOption
 
 EXAMPLES = (
     "dsrn export -s 2 --model lite -o dsrn_lite_x2.onnx",
@@ -23,12 +23,8 @@ def export_command(
     output: Annotated[Path, typer.Option(
         "--output", "-o",
         help="The .onnx file to write.")],
-    model: Annotated[ModelName | None, typer.Option(
-        "--model",
-        help="Bundled model (default: auto, see dsrn models).")] = None,
-    weights: Annotated[str | None, typer.Option(
-        "--weights",
-        help="A .safetensors file or hf://REPO/FILE.")] = None,
+    model: ModelOption = None,
+    weights: WeightsOption = None,
     tile: Annotated[int, typer.Option(
         "--tile",
         help="Side of the square traced (H, W stay dynamic).")] = 64,

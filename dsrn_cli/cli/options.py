@@ -4,8 +4,9 @@ lists and the parser enforces (anything else is a usage error, exit 2)."""
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import typer
 from typer.core import TyperGroup
 
 from ..files.video import DEFAULT_CODEC as DEFAULT_CODEC
@@ -23,6 +24,12 @@ ModelName = Literal[_NAMES]  # type: ignore[valid-type]
 ConfigName = Literal[tuple(CONFIGS)]  # type: ignore[valid-type]
 Optimizer = Literal["adam", "sgd"]
 Loss = Literal["l1", "mse"]
+# The weights options of bench and export (upscale says more in its own help).
+ModelOption = Annotated[ModelName | None, typer.Option(
+    "--model", help="Bundled model (default: auto, see dsrn models).")]
+WeightsOption = Annotated[str | None, typer.Option(
+    "--weights", help="A .safetensors file or hf://REPO/FILE.")]
+
 ENSEMBLE_HELP = ("Average the network over the 8 flips/rotations of the input: "
                  "usually a little better, 8x the time.")
 
