@@ -1,9 +1,9 @@
 """``dsrn train``: every input checked before anything is created, then a progress display.
 
-Registered by ``cli.py`` as ``app.command("train")(train_command)``. Exit codes: 0 the
-run finished (or stopped at ``--stop-after``), 1 it failed (or ``--val``'s benchmark
-could not be downloaded), 2 usage error (nothing was created), 130 interrupted (a
-checkpoint was written: ``--resume`` continues).
+Exit codes (:mod:`dsrn_cli.cli.errors`): 0 the run finished (or stopped at
+``--stop-after``), 1 it failed (or ``--val``'s benchmark could not be downloaded), 2 usage
+error (nothing was created), 130 interrupted (a checkpoint was written: ``--resume``
+continues).
 """
 
 from __future__ import annotations
