@@ -63,10 +63,10 @@ def exit_code(error: BaseException) -> int | None:
 
 
 @contextmanager
-def reported(debug: bool = False, others: str | None = None, hint: bool = False,
-             codes: dict[str, int] | None = None) -> Iterator[None]:
-    """Run a command's work: an error :data:`EXIT_CODES` lists (``codes`` overriding it for
-    this block) becomes its ``error:`` line and exit code; Ctrl-C prints ``interrupted`` and
+def reported(debug: bool = False, others: str | None = None,
+             hint: bool = False) -> Iterator[None]:
+    """Run a command's work: an error :data:`EXIT_CODES` lists becomes its ``error:`` line
+    and exit code; Ctrl-C prints ``interrupted`` and
     exits 130. ``others``: the words before any other exception's message (it then exits 1,
     and ``hint`` adds that ``--debug`` shows the traceback); None lets those propagate.
     ``debug`` prints the traceback first."""
@@ -78,10 +78,7 @@ def reported(debug: bool = False, others: str | None = None, hint: bool = False,
         console.print("interrupted", highlight=False)
         raise typer.Exit(INTERRUPTED) from None
     except Exception as e:
-        code = next((c for cls in type(e).__mro__
-                     if (c := (codes or {}).get(f"{cls.__module__}.{cls.__qualname__}"))
-                     is not None), None)
-        code = exit_code(e) if code is None else code
+        code = exit_code(e)
         if code is None and others is None:
             raise
         if debug:

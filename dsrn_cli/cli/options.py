@@ -9,8 +9,6 @@ from typing import Annotated, Any, Literal
 import typer
 from typer.core import TyperGroup
 
-from ..files.video import DEFAULT_CODEC as DEFAULT_CODEC
-from ..files.video import DEFAULT_CRF as DEFAULT_CRF
 from ..model.config import CONFIGS
 from ..model.weights import available
 

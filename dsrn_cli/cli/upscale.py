@@ -15,6 +15,7 @@ import typer
 
 from ..files.formats import format_names
 from ..files.imageio import DEFAULT_MAX_PIXELS, DEFAULT_PNG_LEVEL, DEFAULT_QUALITY, parse_colour
+from ..files.video import DEFAULT_CODEC, DEFAULT_CRF
 from ..model.weights import (
     JPEG_AUTO_MAX_QUALITY,
     WeightsError,
@@ -26,8 +27,6 @@ from ..pixels.outsize import SizeSpec, network_factors
 from ..runtime.device import device_type
 from .errors import console, reported, say_error, usage
 from .options import (
-    DEFAULT_CODEC,
-    DEFAULT_CRF,
     ENSEMBLE_HELP,
     BackendName,
     Device,
@@ -36,7 +35,7 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..run.plan import Job
+    from ..run.plan import Job, Plan
     from ..runtime.backend import Backend
 
 # The output-format table's --format names, and "same" (each input's own format).
@@ -242,7 +241,7 @@ def upscale_command(
 
 
 def _plan_jobs(inputs: list[Path], output: str | None, spec: SizeSpec, fmt: str,
-               recursive: bool, codec: str, crf: int | None):
+               recursive: bool, codec: str, crf: int | None) -> Plan:
     """The jobs, checked before any work: sizes, encoder, output names (usage errors)."""
     from ..files.video import check_encoder
     from ..run.plan import PlanError, plan
@@ -259,8 +258,9 @@ def _plan_jobs(inputs: list[Path], output: str | None, spec: SizeSpec, fmt: str,
     return found
 
 
-def _first_network(scale, outscale, model, weights, device, dev, backend, precision,
-                   ensemble) -> tuple[Backend, str]:
+def _first_network(scale: int | None, outscale: float | None, model: str | None,
+                   weights: str | None, device: str, dev: object, backend: str,
+                   precision: str, ensemble: bool) -> tuple[Backend, str]:
     """The first pass's network, loaded now to fail early, and the precision it runs in."""
     from ..runtime.ensemble import with_ensemble
     from ..runtime.precision import resolve_precision
