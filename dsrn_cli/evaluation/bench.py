@@ -22,11 +22,13 @@ from ..files.imageio import read_rgb_uint8
 from ..files.jpeg import roundtrip
 from ..files.picture import quantize
 from ..model.network import DSRN
+from ..model.weights import fetch_weights, load_model, weights_for_quality
 from ..pixels.color import y_uint8
 from ..pixels.resize import imresize, modcrop
-from ..runtime.backend import Backend, pick_tile
+from ..runtime.backend import Backend, BackendError, pick_tile
 from ..runtime.ensemble import with_ensemble
-from ..runtime.selection import as_backend, pick_backend
+from ..runtime.precision import resolve_precision
+from ..runtime.selection import as_backend, pick_backend, precision_allowed, with_precision
 from ..runtime.tiling import upscale_luma
 from .metrics import ifc, psnr, ssim
 
@@ -180,17 +182,12 @@ class BenchRun:
     ensemble: bool = False
     jpeg: list[int] = field(default_factory=list)
     debug: bool = False
-    _nets: dict[Path, Backend] = field(default_factory=dict, repr=False)
+    _nets: dict[Path, Backend] = field(default_factory=dict, init=False, repr=False)
 
     def network(self, scale: int, quality: int | None) -> tuple[Path, Backend]:
         """The weights for ``scale`` and LR JPEG ``quality`` and their backend, loaded once.
         Raises WeightsError (unusable weights) or BackendError (a precision this backend
         and device cannot run)."""
-        from ..model.weights import fetch_weights, load_model, weights_for_quality
-        from ..runtime.backend import BackendError
-        from ..runtime.precision import resolve_precision
-        from ..runtime.selection import precision_allowed, with_precision
-
         path = (fetch_weights(self.weights, self.debug) if self.weights else
                 weights_for_quality(scale, quality, self.model, self.device))
         if path not in self._nets:
