@@ -29,6 +29,7 @@ RANK = {
 }
 # The package's own entry points sit above every room.
 TOP = {"__init__": 8, "__main__": 8}
+RANKS = {**RANK, **TOP}
 CLI_THIRD_PARTY = {"typer", "rich", "click"}
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 80  # the body, without the signature and docstring
@@ -45,8 +46,8 @@ def _room(parts: tuple[str, ...]) -> str | None:
 def _imports(path: Path, pkg: Path) -> list[tuple[int, tuple[str, ...], list[str]]]:
     """(line, imported module's parts below ``dsrn_cli``, names imported) for every import of
     the package in ``path``, in any scope (function bodies and TYPE_CHECKING blocks too)."""
-    rel = path.relative_to(pkg).with_suffix("")
-    here = rel.parts[:-1] if rel.name != "__init__" else rel.parts[:-1]
+    # ``.`` is the folder the file is in, for a package's __init__.py as for a module
+    here = path.relative_to(pkg).parts[:-1]
     out = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom):
@@ -58,7 +59,7 @@ def _imports(path: Path, pkg: Path) -> list[tuple[int, tuple[str, ...], list[str
             else:
                 continue
             names = [a.name for a in node.names]
-            if not node.module or (node.level and not node.module):
+            if not node.module:
                 # ``from . import x``: each name may be a module of its own
                 for n in names:
                     out.append((node.lineno, (*mod, n), [n]))
@@ -75,17 +76,14 @@ def backward_imports(pkg: Path = PKG) -> list[str]:
     """Every import from a room into a room it may not use, as ``file:line: a -> b``."""
     bad = []
     for path in sorted(pkg.rglob("*.py")):
-        parts = path.relative_to(pkg).with_suffix("").parts
-        src = _room(parts if parts[-1] != "__init__" or len(parts) > 1 else ())
+        src = _room(path.relative_to(pkg).with_suffix("").parts)
         if src is None:
             continue
-        src_rank = {**RANK, **TOP}[src]
         for line, mod, _ in _imports(path, pkg):
             dst = _room(mod)
             if dst is None or dst == src:
                 continue
-            dst_rank = {**RANK, **TOP}[dst]
-            if dst_rank >= src_rank:
+            if RANKS[dst] >= RANKS[src]:
                 bad.append(f"{path.relative_to(pkg.parent)}:{line}: {src} -> {dst}")
     return bad
 
