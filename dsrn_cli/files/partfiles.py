@@ -100,29 +100,42 @@ def _umask() -> int:
     return mask
 
 
-def atomic(dst: Path, save: Callable[[IO[bytes]], None]) -> None:
-    """Run ``save`` on a temp file beside ``dst`` and rename it into place: no
-    half-written files. mkstemp creates the file 0600; it gets the mode any new file gets
-    under the user's umask (0644 under 022) before the rename."""
-    try:  # a folder that cannot be written is named, not dsrn's temp file in it
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=part_prefix(dst.name), suffix=".part")
-    except OSError as e:
-        raise UpscaleError(f"cannot write to the folder {dst.parent}: {e.strerror}") from e
+def _temp_beside(dst: Path, suffix: str = ".part") -> Path:
+    """A new empty temp file beside ``dst``, named by :func:`part_prefix` (so :func:`sweep`
+    finds a crash's leftover). mkstemp creates it 0600; it gets the mode any new file gets
+    under the user's umask (0644 under 022), which the rename onto ``dst`` keeps."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=dst.parent, prefix=part_prefix(dst.name), suffix=suffix)
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o666 & ~_umask())
+    except BaseException:
         os.close(fd)
+        Path(name).unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    return Path(name)
+
+
+def atomic(dst: Path, save: Callable[[IO[bytes]], None]) -> None:
+    """Run ``save`` on a temp file beside ``dst`` (:func:`_temp_beside`) and rename it into
+    place: no half-written files. A folder that cannot be written is named in the
+    UpscaleError, not dsrn's temp file in it; a write that fails names ``dst``."""
+    try:
+        tmp = _temp_beside(dst)
+    except OSError as e:
+        raise UpscaleError(f"cannot write to the folder {dst.parent}: {e.strerror}") from e
+    try:
         with open(tmp, "w+b") as f:  # w+: TIFF pages are appended by reading back
             save(f)
         os.replace(tmp, dst)
     except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         if e.errno is None:  # an encoder's own error (Pillow raises OSError for those)
             raise
         raise UpscaleError(f"cannot write {dst}: {e.strerror}") from e  # a full disk, ...
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -133,13 +146,7 @@ def atomic_path(dst: Path, suffix: str = ".part") -> Iterator[Path]:
     removed when it raises: no half-written files. The name is :func:`part_prefix`'s, so a
     crash's leftover is found by :func:`sweep`; ``suffix`` is for writers that add their
     own (``np.savez`` appends ``.npz`` to any other name)."""
-    dst = Path(dst)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dst.parent, prefix=part_prefix(dst.name), suffix=suffix)
-    if hasattr(os, "fchmod"):  # the mode any new file gets under the umask, not mkstemp's 0600
-        os.fchmod(fd, 0o666 & ~_umask())
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _temp_beside(Path(dst), suffix)
     try:
         yield tmp
         os.replace(tmp, dst)
